@@ -1,0 +1,156 @@
+package runnel
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Answerer is the answer pipeline: a question becomes the query, tags,
+// titles and sources events, then the generator's tokens, then done.
+type Answerer struct {
+	Searcher  Searcher
+	Generator Generator
+
+	Passages int    // passages retrieved for the generator; default 8
+	Articles int    // articles named in titles and sources; default 5
+	Tags     int    // tags in the tags event; default 5
+	BaseURL  string // prefix of source URLs; default "/articles/"
+}
+
+// Answer streams the answer to q through emit: query, tags, titles, sources,
+// tokens, done. If emit fails (the client left) it stops at once and returns
+// that error. Any other failure is returned without a terminal event: the
+// transport reports it as an error event, because only the transport knows
+// whether the stream has begun.
+func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) error {
+	if err := emit(Event{Type: EventQuery, Query: q.Text}); err != nil {
+		return err
+	}
+	passages, err := a.Searcher.Search(ctx, q, cmpOr(a.Passages, 8))
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	named, err := a.Searcher.TagsNamed(ctx, tagCandidates(q.Text))
+	if err != nil {
+		return fmt.Errorf("tags: %w", err)
+	}
+	sources := a.sources(passages)
+	titles := make([]string, len(sources))
+	for i, s := range sources {
+		titles[i] = s.Title
+	}
+	for _, e := range []Event{
+		{Type: EventTags, Tags: rankTags(named, passages, cmpOr(a.Tags, 5))},
+		{Type: EventTitles, Titles: titles},
+		{Type: EventSources, Sources: sources},
+	} {
+		if err := emit(e); err != nil {
+			return err
+		}
+	}
+	var emitErr error
+	done, err := a.Generator.Generate(ctx, Prompt{Question: q.Text, Terms: q.Terms, Passages: passages},
+		func(tok string) error {
+			if tok == "" {
+				return nil
+			}
+			emitErr = emit(Event{Type: EventToken, Token: tok})
+			return emitErr
+		})
+	if emitErr != nil {
+		return emitErr
+	}
+	if err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if done.FinishReason == "" {
+		done.FinishReason = FinishStop
+	}
+	return emit(Event{Type: EventDone, Done: &done})
+}
+
+// sources returns one Source per article, best article first, in the order
+// of each article's best passage.
+func (a *Answerer) sources(passages []Passage) []Source {
+	base := a.BaseURL
+	if base == "" {
+		base = "/articles/"
+	}
+	max := cmpOr(a.Articles, 5)
+	var out []Source
+	seen := map[string]bool{}
+	for _, p := range passages {
+		if seen[p.Slug] || len(out) == max {
+			continue
+		}
+		seen[p.Slug] = true
+		out = append(out, Source{
+			Slug:    p.Slug,
+			Title:   p.Title,
+			URL:     base + escapeSlug(p.Slug),
+			Tags:    nonNil(p.Tags),
+			Score:   math.Round(p.Score*1000) / 1000,
+			Snippet: p.Snippet,
+		})
+	}
+	return out
+}
+
+// rankTags orders tags by relevance: tags the question names first, then the
+// tags of the retrieved passages weighted by their scores. It returns at most
+// max tags.
+func rankTags(named []string, passages []Passage, max int) []string {
+	score := map[string]float64{}
+	for _, t := range named {
+		score[t] += 1e9 // a tag the user named outranks any inferred one
+	}
+	for _, p := range passages {
+		w := p.Score
+		if w <= 0 {
+			w = 1e-6
+		}
+		for _, t := range p.Tags {
+			score[t] += w
+		}
+	}
+	tags := make([]string, 0, len(score))
+	for t := range score {
+		tags = append(tags, t)
+	}
+	slices.SortFunc(tags, func(x, y string) int {
+		if score[x] != score[y] {
+			if score[x] > score[y] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(x, y)
+	})
+	if len(tags) > max {
+		tags = tags[:max]
+	}
+	return tags
+}
+
+// escapeSlug escapes each path segment of a slug for use in a URL.
+func escapeSlug(slug string) string {
+	parts := strings.Split(slug, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,158 @@
+package runnel
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// DefaultMaxQuestion is the default limit on a question's length in bytes.
+const DefaultMaxQuestion = 2000
+
+// maxTerms bounds the number of search terms a question yields, so a long
+// question cannot make a slow full-text query.
+const maxTerms = 32
+
+// Query is a question as runnel understood it.
+type Query struct {
+	Text  string   // the question, trimmed and with white space collapsed
+	Terms []string // lower-case search words, stop words removed, at most 32, no duplicates
+}
+
+// ParseQuestion validates and normalises a question typed by a user.
+// It returns EINVALID for a question that is empty, not valid UTF-8 or has
+// no words, and ETOOLARGE for one longer than max bytes (max <= 0 means
+// DefaultMaxQuestion). Terms are made of letters and digits only, so they
+// carry no full-text syntax.
+func ParseQuestion(s string, max int) (Query, error) {
+	if max <= 0 {
+		max = DefaultMaxQuestion
+	}
+	if !utf8.ValidString(s) {
+		return Query{}, Errorf(EINVALID, "The question is not valid UTF-8.")
+	}
+	text := normalizeSpace(s)
+	if text == "" {
+		return Query{}, Errorf(EINVALID, "The question is empty.")
+	}
+	if len(text) > max {
+		return Query{}, Errorf(ETOOLARGE, "The question is %d bytes long; the limit is %d.", len(text), max)
+	}
+	words := Words(text)
+	if len(words) == 0 {
+		return Query{}, Errorf(EINVALID, "The question has no words to search for.")
+	}
+	terms := make([]string, 0, len(words))
+	seen := make(map[string]bool, len(words))
+	for _, w := range words {
+		if !stopWords[w] && !seen[w] && len(terms) < maxTerms {
+			seen[w] = true
+			terms = append(terms, w)
+		}
+	}
+	if len(terms) == 0 {
+		// Only stop words ("what is it?"): search with them rather than
+		// refuse; the generator says when nothing relevant comes back.
+		for _, w := range words {
+			if !seen[w] && len(terms) < maxTerms {
+				seen[w] = true
+				terms = append(terms, w)
+			}
+		}
+	}
+	if last, _ := utf8.DecodeLastRuneInString(text); !unicode.IsPunct(last) {
+		text += "?"
+	}
+	return Query{Text: text, Terms: terms}, nil
+}
+
+// normalizeSpace trims s, collapses runs of white space to one space and
+// drops control and format characters.
+func normalizeSpace(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+		default:
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// Words splits s into lower-case words of letters and digits. Everything
+// else (punctuation, quotes, operators) separates words.
+func Words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+}
+
+// NormalizeTag returns the form in which tags and question words are
+// compared: lower case, letters and digits only, so "web-socket",
+// "WebSocket" and "websocket" are the same tag.
+func NormalizeTag(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// tagCandidates returns the normalised names a question may mention a tag
+// by: each term, each term without a plural s, and adjacent words joined
+// ("web socket" -> "websocket", "server sent events" -> "serversentevents").
+func tagCandidates(text string) []string {
+	words := Words(text)
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for i, w := range words {
+		if stopWords[w] {
+			continue
+		}
+		add(w)
+		if len(w) > 3 && strings.HasSuffix(w, "s") {
+			add(strings.TrimSuffix(w, "s"))
+		}
+		for n := 2; n <= 3 && i+n <= len(words); n++ {
+			joined := strings.Join(words[i:i+n], "")
+			add(joined)
+			if strings.HasSuffix(joined, "s") {
+				add(strings.TrimSuffix(joined, "s"))
+			}
+		}
+	}
+	return out
+}
+
+// stopWords are English words too common to search for.
+var stopWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a about above after again against all am an and any are as at
+		be because been before being below between both but by can could did do does doing down
+		during each explain few for from further had has have having he her here hers him his how
+		i if in into is it its itself just me more most my no nor not now of off on once only or
+		other our ours out over own same she should so some such tell than that the their theirs
+		them then there these they this those through to too under until up very was we were what
+		when where which while who whom why will with would you your yours describe please
+		work works use used using does mean means`) {
+		m[w] = true
+	}
+	return m
+}()
