@@ -9,16 +9,16 @@ import (
 // Error codes. They are part of the protocol: clients switch on them, so a
 // code never changes meaning once released.
 const (
-	EINVALID     = "invalid"      // the request is malformed (empty question, bad UTF-8)
-	ETOOLARGE    = "too_large"    // the request is over a size limit
-	ENOTFOUND    = "not_found"    // no such article or route
-	EINTERNAL    = "internal"     // a fault inside runnel; the details are in the server log
-	EUNAVAILABLE = "unavailable"  // runnel cannot serve now (shutting down, overloaded)
-	ETIMEOUT     = "timeout"      // the stream reached its maximum duration
-	ECANCELED    = "canceled"     // the request was canceled
-	EUPSTREAM    = "upstream"     // a generator's upstream failed
-	EMALFORMED   = "malformed"    // the server sent something that is not protocol v1
-	ETRUNCATED   = "truncated"    // the stream ended without a terminal event
+	EINVALID     = "invalid"       // the request is malformed (empty question, bad UTF-8)
+	ETOOLARGE    = "too_large"     // the request is over a size limit
+	ENOTFOUND    = "not_found"     // no such article or route
+	EINTERNAL    = "internal"      // a fault inside runnel; the details are in the server log
+	EUNAVAILABLE = "unavailable"   // runnel cannot serve now (shutting down, overloaded)
+	ETIMEOUT     = "timeout"       // the stream reached its maximum duration
+	ECANCELED    = "canceled"      // the request was canceled
+	EUPSTREAM    = "upstream"      // a generator's upstream failed
+	EMALFORMED   = "malformed"     // the server sent something that is not protocol v1
+	ETRUNCATED   = "truncated"     // the stream ended without a terminal event
 	ELINETOOLONG = "line_too_long" // a protocol line exceeded the reader's limit
 )
 
