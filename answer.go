@@ -94,7 +94,7 @@ func (a *Answerer) sources(passages []Passage) []Source {
 		out = append(out, Source{
 			Slug:    p.Slug,
 			Title:   p.Title,
-			URL:     base + escapeSlug(p.Slug),
+			URL:     ArticleURL(base, p.Slug),
 			Tags:    nonNil(p.Tags),
 			Score:   math.Round(p.Score*1000) / 1000,
 			Snippet: p.Snippet,
@@ -139,13 +139,14 @@ func rankTags(named []string, passages []Passage, max int) []string {
 	return tags
 }
 
-// escapeSlug escapes each path segment of a slug for use in a URL.
-func escapeSlug(slug string) string {
+// ArticleURL returns the URL of the article with the slug under base,
+// escaping each segment of the slug.
+func ArticleURL(base, slug string) string {
 	parts := strings.Split(slug, "/")
 	for i, p := range parts {
 		parts[i] = url.PathEscape(p)
 	}
-	return strings.Join(parts, "/")
+	return base + strings.Join(parts, "/")
 }
 
 func cmpOr(v, def int) int {

@@ -1,0 +1,329 @@
+// Package http serves runnel over HTTP and is its Go client.
+//
+// The server streams answers as protocol v1 (docs/protocol.md): NDJSON over
+// chunked HTTP/1.1, one event a line, each flushed as soon as it exists.
+// The client reads that stream back into runnel.Events.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel"
+)
+
+// Defaults for Server's limits.
+const (
+	DefaultPingInterval      = 15 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMaxStreamDuration = 5 * time.Minute
+	DefaultMaxBody           = 64 << 10
+	DefaultShutdownTimeout   = 10 * time.Second
+)
+
+// Server serves the runnel HTTP API.
+type Server struct {
+	Answerer *runnel.Answerer
+	Store    runnel.Store
+	Logger   *slog.Logger // nil logs nothing
+	Version  string
+
+	MaxQuestion       int           // bytes; default runnel.DefaultMaxQuestion
+	MaxBody           int64         // bytes of a POST body; default 64 KiB
+	PingInterval      time.Duration // silence before a ping; default 15 s
+	WriteTimeout      time.Duration // per write to a stream; default 10 s
+	MaxStreamDuration time.Duration // whole stream; default 5 min
+	ShutdownTimeout   time.Duration // grace for streams on shutdown; default 10 s
+
+	once     sync.Once
+	stopping chan struct{} // closed when Run begins shutting down
+	streams  sync.WaitGroup
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.stopping = make(chan struct{})
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+	})
+}
+
+// Handler returns the server's routes wrapped in request logging.
+func (s *Server) Handler() http.Handler {
+	s.init()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /articles/stream", s.handleStream)
+	mux.HandleFunc("POST /articles/stream", s.handleStream)
+	mux.HandleFunc("GET /articles", s.handleArticles)
+	mux.HandleFunc("GET /articles/{slug...}", s.handleArticle)
+	mux.HandleFunc("GET /tags", s.handleTags)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /{$}", s.handleIndex)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, runnel.Errorf(runnel.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
+	})
+	return s.logRequests(mux)
+}
+
+// Run serves on ln until ctx is done, then shuts down gracefully: it stops
+// accepting, ends open streams with a retryable unavailable error event, and
+// waits up to ShutdownTimeout for them to finish.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	s.init()
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A fixed WriteTimeout would cut long streams; streams clear it
+		// and set a deadline per write instead (see stream.write).
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Logger.Info("shutting down", "grace", s.shutdownTimeout())
+	close(s.stopping)
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	s.streams.Wait()
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) shutdownTimeout() time.Duration {
+	if s.ShutdownTimeout > 0 {
+		return s.ShutdownTimeout
+	}
+	return DefaultShutdownTimeout
+}
+
+// question reads the question from the query string (GET) or a JSON body
+// (POST), reading a body to its end so that a client's disconnect is seen.
+func (s *Server) question(w http.ResponseWriter, r *http.Request) (string, *runnel.Error) {
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("question"), nil
+	}
+	max := s.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return "", runnel.Errorf(runnel.ETOOLARGE, "The request body is over %d bytes.", max)
+	case err != nil:
+		return "", runnel.Errorf(runnel.EINVALID, "The request body could not be read.")
+	case !utf8.Valid(body):
+		// encoding/json would quietly turn bad bytes into U+FFFD.
+		return "", runnel.Errorf(runnel.EINVALID, "The request body is not valid UTF-8.")
+	}
+	var req struct {
+		Question *string `json:"question"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "", runnel.Errorf(runnel.EINVALID, "The request body is not a JSON object with a question: %v.", err)
+	}
+	if req.Question == nil {
+		return "", runnel.Errorf(runnel.EINVALID, `The request body has no "question".`)
+	}
+	return *req.Question, nil
+}
+
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	raw, rerr := s.question(w, r)
+	if rerr != nil {
+		writeError(w, rerr)
+		return
+	}
+	q, err := runnel.ParseQuestion(raw, s.MaxQuestion)
+	if err != nil {
+		writeError(w, runnel.AsError(err))
+		return
+	}
+	select {
+	case <-s.stopping:
+		writeError(w, &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The server is shutting down.", Retryable: true})
+		return
+	default:
+	}
+	s.streams.Add(1)
+	defer s.streams.Done()
+	st := newStream(s, w, r)
+	st.run(q)
+}
+
+func (s *Server) handleArticles(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit", 20)
+	if err != nil {
+		writeError(w, runnel.AsError(err))
+		return
+	}
+	offset, err := intParam(r, "offset", 0)
+	if err != nil {
+		writeError(w, runnel.AsError(err))
+		return
+	}
+	if limit < 1 || limit > 100 || offset < 0 {
+		writeError(w, runnel.Errorf(runnel.EINVALID, "limit must be 1 to 100 and offset 0 or more."))
+		return
+	}
+	tag := r.URL.Query().Get("tag")
+	page, total, err := s.Store.List(r.Context(), runnel.ListOptions{Tag: tag, Limit: limit, Offset: offset})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type item struct {
+		Slug  string   `json:"slug"`
+		Title string   `json:"title"`
+		Date  string   `json:"date,omitempty"`
+		Tags  []string `json:"tags"`
+		URL   string   `json:"url"`
+	}
+	items := make([]item, len(page))
+	for i, a := range page {
+		items[i] = item{Slug: a.Slug, Title: a.Title, Date: formatDate(a), Tags: nonNil(a.Tags), URL: articleURL(a.Slug)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"articles": items, "total": total, "limit": limit, "offset": offset,
+	})
+}
+
+func (s *Server) handleArticle(w http.ResponseWriter, r *http.Request) {
+	a, err := s.Store.Get(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"slug": a.Slug, "title": a.Title, "date": formatDate(*a), "tags": nonNil(a.Tags),
+		"description": a.Description, "keywords": a.Keywords, "section": a.Section,
+		"url": articleURL(a.Slug), "body": a.Body,
+	})
+}
+
+func (s *Server) handleTags(w http.ResponseWriter, r *http.Request) {
+	tags, err := s.Store.Tags(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if tags == nil {
+		tags = []runnel.TagCount{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tags": tags})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	_, total, err := s.Store.List(r.Context(), runnel.ListOptions{Limit: 1})
+	if err != nil {
+		s.Logger.Error("health check", "err", err)
+		writeError(w, runnel.Errorf(runnel.EUNAVAILABLE, "The article store is not answering."))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "articles": total, "version": s.Version})
+}
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "runnel %s\n\n"+
+		"GET  /articles/stream?question=...   the answer, streamed as NDJSON\n"+
+		"POST /articles/stream                {\"question\": \"...\"}\n"+
+		"GET  /articles?limit=&offset=&tag=   articles\n"+
+		"GET  /articles/{slug}                one article\n"+
+		"GET  /tags                           tags and their article counts\n"+
+		"GET  /healthz                        health\n", s.Version)
+}
+
+// fail writes err as an error response; errors without a user-facing code
+// are logged in full and shown to the user only as "internal".
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := runnel.AsError(err)
+	if e.Code == runnel.EINTERNAL {
+		s.Logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+	}
+	writeError(w, e)
+}
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, runnel.Errorf(runnel.EINVALID, "%s must be a whole number, not %q.", name, v)
+	}
+	return n, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func formatDate(a runnel.Article) string {
+	if a.Date.IsZero() {
+		return ""
+	}
+	return a.Date.Format(time.DateOnly)
+}
+
+func articleURL(slug string) string { return runnel.ArticleURL("/articles/", slug) }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// requestID returns the request's X-Request-Id if it is a sane token, or a
+// new random one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
