@@ -41,10 +41,14 @@ func NewReader(r io.Reader, maxLine int) *Reader {
 // out of step and the Reader must not be used again.
 func (d *Reader) Next() (runnel.Event, error) {
 	for {
-		line, err := d.line()
+		line, final, err := d.line()
 		if len(line) > 0 {
 			var e runnel.Event
 			if jerr := json.Unmarshal(line, &e); jerr != nil {
+				if final {
+					return runnel.Event{}, &runnel.Error{Code: runnel.ETRUNCATED,
+						Message: "The stream ended in the middle of an event.", Retryable: true}
+				}
 				return runnel.Event{}, &runnel.Error{Code: runnel.EMALFORMED,
 					Message: fmt.Sprintf("The stream sent a line that is not an event: %v.", jerr)}
 			}
@@ -56,34 +60,35 @@ func (d *Reader) Next() (runnel.Event, error) {
 	}
 }
 
-// line returns the next line without its line ending, or nil at a blank
-// line. At the end of the stream it returns a final unterminated line with
-// a nil error, then io.EOF.
-func (d *Reader) line() ([]byte, error) {
+// line returns the next line without surrounding white space, or nil at a
+// blank line. At the end of the stream it returns a final unterminated line
+// with final set and a nil error, then io.EOF.
+func (d *Reader) line() (line []byte, final bool, err error) {
 	d.buf = d.buf[:0]
 	for {
-		chunk, err := d.r.ReadSlice('\n')
+		var chunk []byte
+		chunk, err = d.r.ReadSlice('\n')
 		n := len(d.buf) + len(chunk)
 		if err == nil {
 			n-- // the newline does not count
 		}
 		if n > d.max {
-			return nil, &runnel.Error{Code: runnel.ELINETOOLONG,
+			return nil, false, &runnel.Error{Code: runnel.ELINETOOLONG,
 				Message: fmt.Sprintf("The stream sent a line longer than %d bytes.", d.max)}
 		}
 		d.buf = append(d.buf, chunk...)
 		switch {
 		case err == nil:
-			return bytes.TrimRight(d.buf, "\r\n"), nil
+			return bytes.TrimSpace(d.buf), false, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF) && len(d.buf) > 0:
-			if len(bytes.TrimSpace(d.buf)) == 0 {
-				return nil, io.EOF
+			if line := bytes.TrimSpace(d.buf); len(line) > 0 {
+				return line, true, nil
 			}
-			return d.buf, nil
+			return nil, false, io.EOF
 		default:
-			return nil, err
+			return nil, false, err
 		}
 	}
 }
