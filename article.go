@@ -17,8 +17,8 @@ type Article struct {
 	Section     string    `json:"section,omitempty"`
 	Body        string    `json:"body,omitempty"` // Markdown, without front matter
 
-	// Source is where the article was imported from (a file path, or
-	// "path:line" for JSONL); the importer uses it to prune.
+	// Source is where the article was imported from: the absolute path of
+	// its Markdown or JSONL file. The importer uses it to prune.
 	Source string `json:"-"`
 	// Passages is the body split for retrieval, one per section, in order.
 	Passages []Passage `json:"-"`

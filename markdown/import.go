@@ -1,0 +1,392 @@
+package markdown
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel"
+)
+
+// progressEvery and progressFiles bound how often Import reports progress:
+// a line at most every 500 ms, or after every 100 files.
+const (
+	progressEvery = 500 * time.Millisecond
+	progressFiles = 100
+)
+
+// Importer puts Markdown and JSONL files into a Store.
+type Importer struct {
+	Store runnel.Store
+	// Prune deletes, after an import, the articles whose source lies under
+	// the imported paths but that were not imported this time (their file
+	// or JSONL line is gone).
+	Prune bool
+	// Progress receives progress lines ("imported 300/1200 files") and each
+	// problem ("path: reason") as it happens; nil means silent.
+	Progress io.Writer
+	// Now returns the current time, for the progress pace; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Summary counts what an import did. Files counts the files read; Added,
+// Updated, Unchanged and Pruned count articles (a JSONL file holds many);
+// Failed counts the files and JSONL lines that could not be imported, one
+// per Problem.
+type Summary struct {
+	Files, Added, Updated, Unchanged, Pruned, Failed int
+	Problems                                         []Problem
+}
+
+// String returns the one-line summary a command prints at the end:
+// "42 files: 40 added, 1 updated, 0 unchanged, 0 pruned, 1 failed".
+func (s Summary) String() string {
+	files := "files"
+	if s.Files == 1 {
+		files = "file"
+	}
+	return fmt.Sprintf("%d %s: %d added, %d updated, %d unchanged, %d pruned, %d failed",
+		s.Files, files, s.Added, s.Updated, s.Unchanged, s.Pruned, s.Failed)
+}
+
+// Problem is a file, or a line of a JSONL file, that could not be imported.
+type Problem struct {
+	Path string // as found from the paths given to Import
+	Line int    // 1-based line of a JSONL file; 0 for a whole file
+	Err  error
+}
+
+// Error returns "path:line: reason", or "path: reason" for a whole file.
+func (p Problem) Error() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", p.Path, p.Line, p.Err)
+	}
+	return fmt.Sprintf("%s: %v", p.Path, p.Err)
+}
+
+func (p Problem) Unwrap() error { return p.Err }
+
+// Import imports each path: a .md, .markdown or .jsonl file, or a directory
+// walked recursively for such files (hidden files and directories and
+// node_modules are skipped). Slugs are the files' paths relative to the
+// directory given (see Slug); a file named on its own gets the slug of its
+// base name. Article.Source is the file's absolute, cleaned path; for JSONL
+// too, without the line number.
+//
+// A file that cannot be read or parsed, a bad JSONL line and a slug already
+// imported in this run from another file are Problems: they are reported to
+// Progress at once and counted, and the rest is imported. Import returns an
+// error only when it cannot go on: a path that does not exist or is not a
+// file it can import (checked before anything is imported), a store
+// failure, or ctx done (checked between files). The Summary then counts
+// what was done until then, and nothing is pruned.
+func (im *Importer) Import(ctx context.Context, paths ...string) (Summary, error) {
+	r := &importRun{
+		Importer: im,
+		ctx:      ctx,
+		now:      im.Now,
+		slugs:    map[string]string{},
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if im.Store == nil {
+		return r.sum, errors.New("import: no store")
+	}
+	if len(paths) == 0 {
+		return r.sum, runnel.Errorf(runnel.EINVALID, "Nothing to import: name a file or a directory.")
+	}
+	files, roots, err := r.collect(paths)
+	if err != nil {
+		return r.sum, err
+	}
+	last := r.now()
+	for i, f := range files {
+		if err := ctx.Err(); err != nil {
+			return r.sum, fmt.Errorf("import: %w", err)
+		}
+		r.sum.Files++
+		if err := r.importFile(f); err != nil {
+			return r.sum, err
+		}
+		if done := i + 1; done < len(files) && (done%progressFiles == 0 || r.now().Sub(last) >= progressEvery) {
+			r.printf("imported %d/%d files\n", done, len(files))
+			last = r.now()
+		}
+	}
+	if im.Prune {
+		if err := r.prune(roots); err != nil {
+			return r.sum, err
+		}
+	}
+	return r.sum, nil
+}
+
+// importRun is the state of one Import.
+type importRun struct {
+	*Importer
+	ctx    context.Context
+	now    func() time.Time
+	sum    Summary
+	slugs  map[string]string // slug -> where it was imported from in this run
+	failed []string          // absolute paths with problems: never pruned
+}
+
+// file is a file to import.
+type file struct {
+	show string // the path as found from the arguments, for messages
+	abs  string // absolute and clean: the article's Source
+	root string // absolute directory slugs are relative to, or abs itself
+}
+
+func (r *importRun) printf(format string, args ...any) {
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, format, args...)
+	}
+}
+
+// problem records and reports a problem with the file at abs.
+func (r *importRun) problem(show, abs string, line int, err error) {
+	p := Problem{Path: show, Line: line, Err: err}
+	r.sum.Problems = append(r.sum.Problems, p)
+	r.sum.Failed++
+	r.failed = append(r.failed, abs)
+	r.printf("%s\n", p.Error())
+}
+
+// supported reports whether name has an extension Import reads.
+func supported(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".md", ".markdown", ".jsonl":
+		return true
+	}
+	return false
+}
+
+// collect lists the files to import, before any is imported, so that a
+// bad argument stops the import early and progress can show a total. It
+// returns the absolute paths given, which prune looks under.
+func (r *importRun) collect(paths []string) (files []file, roots []string, err error) {
+	seen := map[string]bool{}
+	add := func(f file) {
+		if !seen[f.abs] {
+			seen[f.abs] = true
+			files = append(files, f)
+		}
+	}
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("import %s: %w", p, err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("import: %w", err)
+		}
+		roots = append(roots, abs)
+		if !fi.IsDir() {
+			if !fi.Mode().IsRegular() || !supported(p) {
+				return nil, nil, runnel.Errorf(runnel.EINVALID, "%s is not a .md, .markdown or .jsonl file.", p)
+			}
+			add(file{show: p, abs: abs, root: abs})
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if path == p {
+					return err
+				}
+				// An unreadable directory: say so and import the rest.
+				r.problem(path, filepath.Join(abs, rel(p, path)), 0, err)
+				return nil
+			}
+			if path != p && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() || !supported(path) {
+				return nil
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				// Follow links to files, not to directories (no loops).
+				fi, err := os.Stat(path)
+				if err != nil {
+					r.problem(path, filepath.Join(abs, rel(p, path)), 0, err)
+					return nil
+				}
+				if !fi.Mode().IsRegular() {
+					return nil
+				}
+			} else if !d.Type().IsRegular() {
+				return nil
+			}
+			add(file{show: path, abs: filepath.Join(abs, rel(p, path)), root: abs})
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("import: %w", err)
+		}
+	}
+	return files, roots, nil
+}
+
+// rel returns path relative to root, which WalkDir found it under.
+func rel(root, path string) string {
+	r, err := filepath.Rel(root, path)
+	if err != nil {
+		return path
+	}
+	return r
+}
+
+// importFile imports one file. Its problems are recorded; the error is
+// fatal.
+func (r *importRun) importFile(f file) error {
+	if strings.ToLower(filepath.Ext(f.abs)) == ".jsonl" {
+		return r.importJSONL(f)
+	}
+	src, err := os.ReadFile(f.abs)
+	if err != nil {
+		r.problem(f.show, f.abs, 0, err)
+		return nil
+	}
+	a, err := Parse(f.abs, src)
+	if err != nil {
+		r.problem(f.show, f.abs, 0, err)
+		return nil
+	}
+	slug := Slug(f.root, f.abs)
+	if slug == "" {
+		r.problem(f.show, f.abs, 0, errors.New("no slug can be made from the file name: it has no a-z, 0-9, -, _ or ."))
+		return nil
+	}
+	setSlug(a, slug)
+	a.Source = f.abs
+	return r.put(a, f, 0)
+}
+
+func (r *importRun) importJSONL(f file) error {
+	fh, err := os.Open(f.abs)
+	if err != nil {
+		r.problem(f.show, f.abs, 0, err)
+		return nil
+	}
+	defer fh.Close()
+	var fatal error
+	err = ParseJSONL(f.abs, fh, func(a *runnel.Article, line int) error {
+		fatal = r.put(a, f, line)
+		return fatal
+	})
+	if fatal != nil {
+		return fatal
+	}
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if le, ok := e.(*LineError); ok {
+			r.problem(f.show, f.abs, le.Line, le.Err)
+		} else {
+			r.problem(f.show, f.abs, 0, e)
+		}
+	}
+	return nil
+}
+
+// put stores a, unless its slug was already imported in this run, and
+// counts it. Only store failures are returned.
+func (r *importRun) put(a *runnel.Article, f file, line int) error {
+	where := f.show
+	if line > 0 {
+		where += ":" + strconv.Itoa(line)
+	}
+	if prev, ok := r.slugs[a.Slug]; ok {
+		r.problem(f.show, f.abs, line, fmt.Errorf("duplicate slug %q: already imported from %s", a.Slug, prev))
+		return nil
+	}
+	r.slugs[a.Slug] = where
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	existed := true
+	if _, err := r.Store.Get(r.ctx, a.Slug); err != nil {
+		if runnel.ErrorCode(err) != runnel.ENOTFOUND {
+			return fmt.Errorf("import %s: %w", where, err)
+		}
+		existed = false
+	}
+	changed, err := r.Store.Put(r.ctx, a)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", where, err)
+	}
+	switch {
+	case !changed:
+		r.sum.Unchanged++
+	case existed:
+		r.sum.Updated++
+	default:
+		r.sum.Added++
+	}
+	return nil
+}
+
+// prune deletes the articles under roots that this run did not import,
+// except those from files that had problems: a file that failed to parse
+// still exists, and its articles stay until it is fixed or removed.
+func (r *importRun) prune(roots []string) error {
+	sources, err := r.Store.SourcesUnder(r.ctx, roots)
+	if err != nil {
+		return fmt.Errorf("import: prune: %w", err)
+	}
+	slugs := make([]string, 0, len(sources))
+	for slug := range sources {
+		slugs = append(slugs, slug)
+	}
+	slices.Sort(slugs)
+	for _, slug := range slugs {
+		src := sourcePath(sources[slug])
+		if _, ok := r.slugs[slug]; ok || slices.ContainsFunc(r.failed, func(p string) bool { return within(src, p) }) {
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			return fmt.Errorf("import: prune: %w", err)
+		}
+		if err := r.Store.Delete(r.ctx, slug); err != nil && runnel.ErrorCode(err) != runnel.ENOTFOUND {
+			return fmt.Errorf("import: prune %s: %w", slug, err)
+		}
+		r.sum.Pruned++
+		r.printf("pruned %s (%s is gone)\n", slug, src)
+	}
+	return nil
+}
+
+// sourcePath returns the file of a Source, without a ":line" suffix that
+// a JSONL source may carry.
+func sourcePath(src string) string {
+	if i := strings.LastIndexByte(src, ':'); i > 0 {
+		if _, err := strconv.Atoi(src[i+1:]); err == nil && strings.EqualFold(filepath.Ext(src[:i]), ".jsonl") {
+			return src[:i]
+		}
+	}
+	return src
+}
+
+// within reports whether path is dir or lies under it.
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
+}
