@@ -45,7 +45,8 @@ func ParseQuestion(s string, max int) (Query, error) {
 	terms := make([]string, 0, len(words))
 	seen := make(map[string]bool, len(words))
 	for _, w := range words {
-		if !stopWords[w] && !seen[w] && len(terms) < maxTerms {
+		// A single letter is a stop word too: "s" of "what's".
+		if !stopWords[w] && utf8.RuneCountInString(w) > 1 && !seen[w] && len(terms) < maxTerms {
 			seen[w] = true
 			terms = append(terms, w)
 		}
@@ -140,6 +141,10 @@ func tagCandidates(text string) []string {
 	}
 	return out
 }
+
+// IsStopWord reports whether w, a lower-case word, is too common to search
+// for ("what", "is", "the").
+func IsStopWord(w string) bool { return stopWords[w] }
 
 // stopWords are English words too common to search for.
 var stopWords = func() map[string]bool {

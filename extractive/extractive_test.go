@@ -1,0 +1,483 @@
+package extractive
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
+
+// networking is a handful of passages about web networking, best first, the
+// way Search returns them for a question about WebSockets.
+var networking = []runnel.Passage{
+	{
+		Slug: "websockets", Title: "WebSockets in practice", Heading: "The upgrade",
+		Tags: []string{"networking", "websocket"}, Position: 1, Score: 9.1,
+		Text: `Before WebSockets, a page that wanted live updates had to poll the server or hold requests open.
+A WebSocket is a long-lived, full-duplex connection between a browser and a server, opened with an ordinary HTTP request and then upgraded. Once the handshake completes, either side can send a message at any time without waiting for the other.
+
+The browser asks for the upgrade with the Upgrade and Connection headers, and the server answers with status 101 Switching Protocols. From then on the bytes on the socket are WebSocket frames rather than HTTP.
+
+` + "```js" + `
+const ws = new WebSocket("wss://example.com/live");
+ws.onmessage = (e) => console.log(e.data);
+` + "```" + `
+
+- Frames carry either text or binary data.
+- Control frames handle ping, pong and the closing handshake.`,
+	},
+	{
+		Slug: "websockets", Title: "WebSockets in practice", Heading: "Proxies and timeouts",
+		Tags: []string{"networking", "websocket"}, Position: 2, Score: 7.4,
+		Text: `Many reverse proxies close a connection that has been idle for a minute or two. Applications that keep WebSockets open for hours send a ping every thirty seconds or so, which keeps intermediaries from dropping them.
+
+When a proxy does not understand the upgrade, it may strip the Upgrade header, and the handshake fails with a plain HTTP response instead. Configure the proxy to pass the Upgrade and Connection headers through, and raise its read timeout above the ping interval.`,
+	},
+	{
+		Slug: "sse", Title: "Server-Sent Events", Tags: []string{"networking", "sse"}, Score: 5.2,
+		Text: `Server-sent events let a server push a stream of text messages to the browser over a single HTTP response. Unlike a WebSocket, the channel is one-way: the client cannot send anything back on it. The EventSource API reconnects by itself when the connection drops, and resumes from the last event ID it saw.`,
+	},
+	{
+		Slug: "long-polling", Title: "Long polling", Tags: []string{"networking", "http"}, Score: 3.0,
+		Text: `Long polling is the oldest trick for near-real-time updates: the client sends a request, and the server holds it open until it has something to say. Every message costs a full request and response, with all their headers, which is why WebSockets replaced it in most chat applications.`,
+	},
+	{
+		Slug: "caching", Title: "HTTP caching", Tags: []string{"http"}, Score: 1.1,
+		Text: `A cache stores responses so that a later request can be answered without contacting the origin server. The Cache-Control header tells browsers and shared caches how long a response stays fresh.`,
+	},
+}
+
+// gardening is a set of passages about something else entirely.
+var gardening = []runnel.Passage{
+	{Slug: "tomatoes", Title: "Growing tomatoes", Score: 4, Text: "Tomatoes want six hours of sun a day and soil that drains well. Water them at the base in the morning so the leaves dry before night."},
+	{Slug: "roses", Title: "Pruning roses", Score: 2, Text: "Prune roses in late winter, just as the buds begin to swell. Cut each cane above an outward-facing bud at a slant."},
+}
+
+// prompt builds the prompt the answer pipeline would: the question parsed
+// as the server parses it.
+func prompt(t testing.TB, question string, passages []runnel.Passage) runnel.Prompt {
+	t.Helper()
+	q, err := runnel.ParseQuestion(question, 0)
+	if err != nil {
+		t.Fatalf("ParseQuestion(%q): %v", question, err)
+	}
+	return runnel.Prompt{Question: q.Text, Terms: q.Terms, Passages: passages}
+}
+
+// generate runs g on p and returns the tokens it emitted and how it ended.
+func generate(t testing.TB, g *Generator, p runnel.Prompt) ([]string, runnel.Done) {
+	t.Helper()
+	var tokens []string
+	done, err := g.Generate(context.Background(), p, func(tok string) error {
+		tokens = append(tokens, tok)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Generate(%q): %v", p.Question, err)
+	}
+	return tokens, done
+}
+
+func TestRelevant(t *testing.T) {
+	tests := []struct {
+		name      string
+		question  string
+		passages  []runnel.Passage
+		wantFirst string   // the answer starts with this
+		want      []string // and contains these
+		not       []string // and not these
+	}{
+		{
+			name:      "definition first",
+			question:  "what is websocket",
+			passages:  networking,
+			wantFirst: "A WebSocket is a long-lived, full-duplex connection",
+			not:       []string{"const ws", "```", "Cache-Control"},
+		},
+		{
+			name:      "definition from a lower passage",
+			question:  "what are server-sent events?",
+			passages:  networking,
+			wantFirst: "Server-sent events let a server push",
+			not:       []string{"Cache-Control"},
+		},
+		{
+			name:     "plural and verb forms match",
+			question: "how do proxies handle idle sockets and pings?",
+			passages: networking,
+			want:     []string{"Many reverse proxies close a connection that has been idle"},
+		},
+		{
+			name:      "compound written apart",
+			question:  "what is a web socket",
+			passages:  networking,
+			wantFirst: "A WebSocket is a long-lived",
+		},
+		{
+			name:     "list item cleaned",
+			question: "what do control frames handle",
+			passages: networking,
+			want:     []string{"Control frames handle ping, pong and the closing handshake."},
+			not:      []string{"- Control"},
+		},
+		{
+			name:     "markdown stripped",
+			question: "what is a channel",
+			passages: []runnel.Passage{{Title: "Go", Text: "> A **channel** is a typed conduit through which goroutines send and receive values; see [the tour](https://go.dev/tour).\n\n# Channels"}},
+			want:     []string{"A channel is a typed conduit through which goroutines send and receive values; see the tour."},
+		},
+	}
+	g := New(Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tokens, done := generate(t, g, prompt(t, tt.question, tt.passages))
+			got := strings.Join(tokens, "")
+			if done.FinishReason != runnel.FinishStop {
+				t.Errorf("Generate(%q) finished with %q, want %q", tt.question, done.FinishReason, runnel.FinishStop)
+			}
+			if !strings.HasPrefix(got, tt.wantFirst) {
+				t.Errorf("Generate(%q) = %q, want it to start with %q", tt.question, got, tt.wantFirst)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("Generate(%q) = %q, want it to contain %q", tt.question, got, w)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(got, w) {
+					t.Errorf("Generate(%q) = %q, want no %q", tt.question, got, w)
+				}
+			}
+			if strings.HasPrefix(got, NotCovered) {
+				t.Errorf("Generate(%q) = %q, want an answer", tt.question, got)
+			}
+		})
+	}
+}
+
+func TestNoRepetition(t *testing.T) {
+	passages := noRepPassages
+	tokens, _ := generate(t, New(Options{}), prompt(t, "what is a websocket", passages))
+	got := strings.Join(tokens, "")
+	if n := strings.Count(strings.ToLower(got), "full-duplex connection"); n != 1 {
+		t.Errorf("answer = %q: says %q %d times, want once", got, "full-duplex connection", n)
+	}
+	if want := "Browsers limit how many WebSocket connections"; !strings.Contains(got, want) {
+		t.Errorf("answer = %q, want it to go on with %q", got, want)
+	}
+}
+
+var noRepPassages = []runnel.Passage{
+	{Slug: "a", Title: "WebSockets", Score: 2, Text: "A WebSocket is a persistent, full-duplex connection between a browser and a server. It starts life as an HTTP request."},
+	{Slug: "b", Title: "Realtime web", Score: 1, Text: "A WebSocket is a persistent full-duplex connection between the browser and the server. Browsers limit how many WebSocket connections a page may open at once."},
+	{Slug: "c", Title: "Copy", Score: 0.5, Text: "A WebSocket is a persistent, full-duplex connection between a browser and a server."},
+}
+
+func TestNotCovered(t *testing.T) {
+	tests := []struct {
+		name     string
+		question string
+		passages []runnel.Passage
+		want     string
+	}{
+		{"no passages", "what is websocket", nil, NotCovered},
+		{"another subject", "what is websocket", gardening,
+			NotCovered + " The closest are: Growing tomatoes, Pruning roses."},
+		{"one title", "what is websocket", gardening[:1],
+			NotCovered + " The closest is: Growing tomatoes."},
+		{"only stop words", "what is it?", networking,
+			NotCovered + " The closest are: WebSockets in practice, Server-Sent Events, Long polling."},
+		{"main subject missing", "how do I install the kubernetes websocket ingress helm chart", networking,
+			NotCovered + " The closest are: WebSockets in practice, Server-Sent Events, Long polling."},
+		{"only code", "what does onmessage do", []runnel.Passage{{Title: "Snippets", Text: "```js\nws.onmessage = (e) => render(e.data);\n```\n\n    ws.onmessage = handle;"}},
+			NotCovered + " The closest is: Snippets."},
+	}
+	g := New(Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tokens, done := generate(t, g, prompt(t, tt.question, tt.passages))
+			if got := strings.Join(tokens, ""); got != tt.want {
+				t.Errorf("Generate(%q) = %q, want %q", tt.question, got, tt.want)
+			}
+			if done.FinishReason != runnel.FinishStop {
+				t.Errorf("Generate(%q) finished with %q, want %q", tt.question, done.FinishReason, runnel.FinishStop)
+			}
+		})
+	}
+}
+
+func TestTokenShape(t *testing.T) {
+	tests := []struct {
+		name     string
+		question string
+		passages []runnel.Passage
+	}{
+		{"two paragraphs", "how do websockets compare with server-sent events and long polling", networking},
+		{"one paragraph", "what is websocket", networking[:1]},
+		{"not covered", "what is websocket", gardening},
+	}
+	g := New(Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := prompt(t, tt.question, tt.passages)
+			want, err := g.answer(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens, _ := generate(t, g, p)
+			if got := strings.Join(tokens, ""); got != want {
+				t.Errorf("tokens join to %q, want the answer %q", got, want)
+			}
+			for i, tok := range tokens {
+				word := strings.TrimRight(tok, " \n")
+				switch {
+				case word == "":
+					t.Errorf("token %d = %q: no word", i, tok)
+				case strings.ContainsAny(word, " \n"):
+					t.Errorf("token %d = %q: more than one word", i, tok)
+				case i < len(tokens)-1 && word == tok:
+					t.Errorf("token %d = %q: does not end with a space or newline", i, tok)
+				case i == len(tokens)-1 && word != tok:
+					t.Errorf("last token = %q: ends with white space", tok)
+				}
+			}
+		})
+	}
+}
+
+func TestStop(t *testing.T) {
+	errGone := errors.New("client gone")
+	p := prompt(t, "what is websocket", networking)
+
+	t.Run("emit error", func(t *testing.T) {
+		calls := 0
+		_, err := New(Options{}).Generate(context.Background(), p, func(string) error {
+			calls++
+			if calls == 3 {
+				return errGone
+			}
+			return nil
+		})
+		if !errors.Is(err, errGone) || calls != 3 {
+			t.Errorf("Generate = %v after %d calls, want %v after 3", err, calls, errGone)
+		}
+	})
+
+	t.Run("canceled before", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		calls := 0
+		_, err := New(Options{}).Generate(ctx, p, func(string) error { calls++; return nil })
+		if !errors.Is(err, context.Canceled) || calls != 0 {
+			t.Errorf("Generate = %v after %d calls, want %v after 0", err, calls, context.Canceled)
+		}
+	})
+
+	t.Run("canceled while streaming", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		calls := 0
+		_, err := New(Options{}).Generate(ctx, p, func(string) error {
+			calls++
+			cancel()
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) || calls != 1 {
+			t.Errorf("Generate = %v after %d calls, want %v after 1", err, calls, context.Canceled)
+		}
+	})
+
+	t.Run("canceled while pacing", func(t *testing.T) {
+		// With an hour between tokens, the test only ends if the pause
+		// watches the context.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		calls := 0
+		_, err := New(Options{Delay: time.Hour}).Generate(ctx, p, func(string) error {
+			calls++
+			cancel()
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) || calls != 1 {
+			t.Errorf("Generate = %v after %d calls, want %v after 1", err, calls, context.Canceled)
+		}
+	})
+
+	t.Run("max tokens", func(t *testing.T) {
+		tokens, done := generate(t, New(Options{MaxTokens: 5}), p)
+		if len(tokens) != 5 || done.FinishReason != runnel.FinishLength {
+			t.Errorf("Generate with MaxTokens 5 = %d tokens, %q; want 5, %q", len(tokens), done.FinishReason, runnel.FinishLength)
+		}
+	})
+
+	t.Run("max tokens not reached", func(t *testing.T) {
+		all, _ := generate(t, New(Options{}), p)
+		tokens, done := generate(t, New(Options{MaxTokens: len(all)}), p)
+		if !slices.Equal(tokens, all) || done.FinishReason != runnel.FinishStop {
+			t.Errorf("Generate with MaxTokens %d = %d tokens, %q; want %d, %q", len(all), len(tokens), done.FinishReason, len(all), runnel.FinishStop)
+		}
+	})
+}
+
+func TestDeterministic(t *testing.T) {
+	g := New(Options{})
+	questions := []string{
+		"what is websocket",
+		"how do websockets stay open through proxies?",
+		"how do websockets compare with server-sent events and long polling",
+	}
+	for _, q := range questions {
+		t.Run(q, func(t *testing.T) {
+			want, _ := generate(t, g, prompt(t, q, networking))
+
+			again, _ := generate(t, g, prompt(t, q, networking))
+			if !slices.Equal(again, want) {
+				t.Errorf("second Generate(%q) = %q, want %q", q, again, want)
+			}
+
+			// Passages gathered through a map arrive in any order; their
+			// scores give the rank.
+			byKey := map[string]runnel.Passage{}
+			for _, p := range networking {
+				byKey[fmt.Sprint(p.Slug, p.Position)] = p
+			}
+			for range 20 {
+				var shuffled []runnel.Passage
+				for _, p := range byKey {
+					shuffled = append(shuffled, p)
+				}
+				got, _ := generate(t, g, prompt(t, q, shuffled))
+				if !slices.Equal(got, want) {
+					t.Fatalf("Generate(%q) with passages in another order = %q, want %q", q, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	// One Generator serves every request; the sentence splitter is shared.
+	g := New(Options{})
+	p := prompt(t, "how do websockets compare with server-sent events and long polling", networking)
+	want, _ := generate(t, g, p)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var got []string
+			if _, err := g.Generate(context.Background(), p, func(tok string) error {
+				got = append(got, tok)
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("concurrent Generate = %q, want %q", got, want)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestGolden(t *testing.T) {
+	// For this question a search ranks the section on proxies first.
+	passages := slices.Clone(networking)
+	passages[1].Score = 9.8
+	tokens, done := generate(t, New(Options{}), prompt(t, "How do WebSockets stay open through proxies?", passages))
+	got := strings.Join(tokens, "") + "\n"
+	path := filepath.Join("testdata", "answer.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("answer differs from %s (go test -update refreshes it)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+	if done.FinishReason != runnel.FinishStop {
+		t.Errorf("finished with %q, want %q", done.FinishReason, runnel.FinishStop)
+	}
+}
+
+// FuzzGenerate checks that any passage text and question give an answer
+// whose tokens are well formed.
+func FuzzGenerate(f *testing.F) {
+	f.Add("what is websocket", networking[0].Text)
+	f.Add("proxies", "- a\n- b\n\n```\ncode\n")
+	f.Add("x y", "## Heading\n\n| a | b |\n\n> quote me: [x](y) *z*")
+	g := New(Options{MaxTokens: 50})
+	f.Fuzz(func(t *testing.T, question, text string) {
+		p := runnel.Prompt{Question: question, Passages: []runnel.Passage{{Title: "T", Text: text}}}
+		var b strings.Builder
+		done, err := g.Generate(context.Background(), p, func(tok string) error {
+			if strings.TrimSpace(tok) == "" {
+				t.Fatalf("empty token %q", tok)
+			}
+			b.WriteString(tok)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done.FinishReason != runnel.FinishStop && done.FinishReason != runnel.FinishLength {
+			t.Fatalf("finish reason %q", done.FinishReason)
+		}
+		if want, _ := g.answer(context.Background(), p); !strings.HasPrefix(want, b.String()) {
+			t.Fatalf("tokens join to %q, not a prefix of the answer %q", b.String(), want)
+		}
+	})
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	// Eight passages of about 150 words in paragraphs of 50, like the
+	// passages a search for 8 returns, cut from the prose above.
+	var words []string
+	for _, p := range networking {
+		for _, b := range blocks(p.Text) {
+			if !looksLikeCode(b) {
+				words = append(words, strings.Fields(b)...)
+			}
+		}
+	}
+	var passages []runnel.Passage
+	for i := range 8 {
+		var text strings.Builder
+		for j := range 150 {
+			switch {
+			case j == 0:
+			case j%50 == 0:
+				text.WriteString(".\n\n")
+			default:
+				text.WriteByte(' ')
+			}
+			text.WriteString(words[(i*37+j)%len(words)])
+		}
+		passages = append(passages, runnel.Passage{
+			Slug: fmt.Sprint("p", i), Title: fmt.Sprint("Passage ", i), Score: float64(8 - i),
+			Text: text.String() + ".",
+		})
+	}
+	p := prompt(b, "how do websockets stay open through proxies?", passages)
+	g := New(Options{})
+	emit := func(string) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := g.Generate(context.Background(), p, emit); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,476 @@
+package extractive
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/runnel/runnel"
+)
+
+// Weights of the parts of a sentence's score, and limits on sentences.
+// Relevance (0 to 1) dominates; the rest order sentences that are about
+// equally relevant.
+const (
+	contextWeight       = 0.3  // a term found only in the passage's title or heading
+	topicWeight         = 0.1  // times the share of the terms in the title or heading
+	rankWeight          = 0.2  // times 1/(1+rank) of the passage
+	positionWeight      = 0.1  // times 1/(1+index) of the sentence in its passage
+	definitionBump      = 0.5  // a definition, when the question asks for one
+	definitionSentences = 3    // the most sentences of an answer that opens with a definition
+	dependentCost       = 0.15 // a sentence that leans on the one before ("This ...")
+	leadInCost          = 0.3  // a sentence that introduces a list (ends in ':')
+	shortCost           = 0.1  // a sentence of fewer than six words
+	overlapCost         = 0.7  // times the Jaccard overlap with a chosen sentence
+	duplicate           = 0.6  // overlap at which a sentence repeats a chosen one
+
+	minWords = 4  // shorter sentences are headings, labels or fragments
+	maxWords = 60 // longer ones are run-ons, tables or merged lists
+)
+
+// sentence is a candidate for the answer.
+type sentence struct {
+	text    string   // clean prose, as printed
+	passage int      // rank of its passage, 0 for the best
+	index   int      // place among its passage's sentences
+	words   []string // its words in lower case, in order
+	stems   []string // the distinct stems of its content words, sorted
+	n       int      // number of printed words, for the token budget
+	rel     float64  // weighted share of the question's terms it covers, 0 to 1
+	score   float64
+	def     bool // reads like a definition of a question term
+	leadIn  bool // ends in ':', introducing something not quoted
+}
+
+// term is a question term and the compounds it forms with its neighbours,
+// so that "web socket" matches "websocket".
+type term struct {
+	stem  string
+	joins []string
+}
+
+// answer returns the text to stream for p: the chosen sentences in one or
+// two paragraphs, or NotCovered.
+func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error) {
+	passages := rank(p.Passages)
+	terms := queryTerms(p)
+	if len(terms) == 0 || len(passages) == 0 {
+		return notCovered(passages), nil
+	}
+	split, err := splitter()
+	if err != nil {
+		return "", err
+	}
+
+	var cands []*sentence
+	seen := map[string]bool{}
+	for r, ps := range passages {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		index := 0 // sentences so far in the passage, roughly
+		for _, b := range blocks(ps.Text) {
+			if looksLikeCode(b) {
+				continue
+			}
+			b = clean(b)
+			if len(b) < 2*minWords || !mentions(b, terms) {
+				// Splitting is most of the cost of an answer, and no
+				// sentence of a block without a question term is chosen.
+				index++
+				continue
+			}
+			for _, s := range split.Tokenize(b) {
+				index++
+				text := clean(s.Text)
+				n := strings.Count(text, " ") + 1
+				if n < minWords || n > maxWords || looksLikeCode(text) {
+					continue
+				}
+				key := strings.ToLower(text)
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				words := runnel.Words(text)
+				cands = append(cands, &sentence{
+					text:    finish(text),
+					passage: r,
+					index:   index - 1,
+					words:   words,
+					stems:   stemSet(words),
+					n:       n,
+					leadIn:  strings.HasSuffix(text, ":"),
+				})
+			}
+		}
+	}
+
+	// Weigh each term by its rarity among the candidate sentences (a
+	// smoothed IDF): a term every sentence contains says little about
+	// which to pick.
+	matches := make([][]bool, len(cands))
+	df := make([]int, len(terms))
+	for i, c := range cands {
+		matches[i] = make([]bool, len(terms))
+		for j, t := range terms {
+			if t.in(c.stems) {
+				matches[i][j] = true
+				df[j]++
+			}
+		}
+	}
+	weights := make([]float64, len(terms))
+	total := 0.0
+	for j := range terms {
+		weights[j] = 1 + math.Log(float64(len(cands)+1)/float64(df[j]+1))
+		total += weights[j]
+	}
+	contexts := make([][]string, len(passages))
+	for r, ps := range passages {
+		contexts[r] = stemSet(runnel.Words(ps.Title + " " + ps.Heading))
+	}
+
+	defQuestion := asksDefinition(p.Question)
+	var pool []*sentence
+	for i, c := range cands {
+		got, topic, direct := 0.0, 0.0, false
+		for j, t := range terms {
+			inContext := t.in(contexts[c.passage])
+			switch {
+			case matches[i][j]:
+				got += weights[j]
+				direct = true
+			case inContext:
+				got += contextWeight * weights[j]
+			}
+			if inContext {
+				topic += weights[j]
+			}
+		}
+		if !direct {
+			continue // only a sentence that says something about the question
+		}
+		c.rel = got / total
+		c.def = defQuestion && definition(c.words, terms)
+		// A passage whose title or heading names the question's subject is
+		// about it; a passage that mentions it in passing is not.
+		c.score = c.rel + topicWeight*topic/total +
+			rankWeight/float64(1+c.passage) + positionWeight/float64(1+c.index)
+		if c.def {
+			c.score += definitionBump
+		}
+		if dependent(c.words) {
+			c.score -= dependentCost
+		}
+		if c.leadIn {
+			c.score -= leadInCost
+		}
+		if c.n < 6 {
+			c.score -= shortCost
+		}
+		pool = append(pool, c)
+	}
+	if len(pool) == 0 {
+		return notCovered(passages), nil
+	}
+	slices.SortFunc(pool, func(a, b *sentence) int {
+		return cmp.Or(-cmp.Compare(a.score, b.score), cmp.Compare(a.passage, b.passage), cmp.Compare(a.index, b.index))
+	})
+	bestRel := 0.0
+	for _, c := range pool {
+		bestRel = max(bestRel, c.rel)
+	}
+	if g.opts.MinScore >= 0 && bestRel < g.opts.MinScore {
+		return notCovered(passages), nil
+	}
+	return compose(g.choose(pool, bestRel)), nil
+}
+
+// choose picks up to MaxSentences sentences from pool (sorted best first)
+// by maximal marginal relevance: each next sentence is the one whose score,
+// less its overlap with the sentences already chosen, is highest, so the
+// answer does not say the same thing twice. Near-duplicates are dropped,
+// and so are sentences much less relevant than the best, which would only
+// pad the answer. When the best sentence is a definition, two more
+// sentences say enough: the rest would be mentions of the subject in
+// passing. The answer keeps within MaxTokens when it can.
+func (g *Generator) choose(pool []*sentence, bestRel float64) []*sentence {
+	floor := max(g.opts.MinScore, bestRel/2)
+	limit := g.opts.MaxSentences
+	var chosen []*sentence
+	words := 0
+	for len(chosen) < limit && len(pool) > 0 {
+		best, bestVal := -1, math.Inf(-1)
+		for i := 0; i < len(pool); i++ {
+			c := pool[i]
+			overlap := 0.0
+			for _, d := range chosen {
+				overlap = max(overlap, jaccard(c.stems, d.stems))
+			}
+			if overlap >= duplicate || c.rel < floor ||
+				(len(chosen) > 0 && words+c.n > g.opts.MaxTokens) {
+				pool = slices.Delete(pool, i, i+1)
+				i--
+				continue
+			}
+			// Strictly greater: among equals the earlier (better sorted) wins.
+			if v := c.score - overlapCost*overlap; v > bestVal {
+				best, bestVal = i, v
+			}
+		}
+		if best < 0 {
+			break
+		}
+		chosen = append(chosen, pool[best])
+		words += pool[best].n
+		if len(chosen) == 1 && chosen[0].def {
+			limit = min(limit, definitionSentences)
+		}
+		pool = slices.Delete(pool, best, best+1)
+	}
+	return chosen
+}
+
+// compose prints the chosen sentences (chosen[0] the best) as prose. The
+// passage of the best sentence comes first, as its own paragraph; the
+// other passages follow in rank order in a second one. Within a passage
+// sentences keep their original order, so that a sentence that follows
+// on from another still does, except that a definition opens the answer.
+func compose(chosen []*sentence) string {
+	lead := chosen[0]
+	slices.SortFunc(chosen, func(a, b *sentence) int {
+		return cmp.Or(
+			cmp.Compare(b2i(a.passage != lead.passage), b2i(b.passage != lead.passage)),
+			cmp.Compare(a.passage, b.passage),
+			cmp.Compare(b2i(!(a == lead && a.def)), b2i(!(b == lead && b.def))),
+			cmp.Compare(a.index, b.index))
+	})
+	var b strings.Builder
+	for i, c := range chosen {
+		switch {
+		case i == 0:
+		case c.passage != lead.passage && chosen[i-1].passage == lead.passage:
+			b.WriteString("\n\n")
+		default:
+			b.WriteByte(' ')
+		}
+		b.WriteString(c.text)
+	}
+	return b.String()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// notCovered says that the passages do not answer the question, and names
+// the articles that came closest so the reader knows where to look.
+func notCovered(passages []runnel.Passage) string {
+	var titles []string
+	for _, p := range passages {
+		t := strings.Join(strings.Fields(p.Title), " ")
+		if t != "" && !slices.Contains(titles, t) && len(titles) < 3 {
+			titles = append(titles, t)
+		}
+	}
+	switch len(titles) {
+	case 0:
+		return NotCovered
+	case 1:
+		return NotCovered + " The closest is: " + finish(titles[0])
+	}
+	return NotCovered + " The closest are: " + finish(strings.Join(titles, ", "))
+}
+
+// rank returns the passages best first. Search returns them in that order,
+// but a caller that gathered them from elsewhere (a map, several stores)
+// may not: passages are ordered by score, highest first, and keep their
+// order where the scores tie, so the order given is the rank when there are
+// no scores.
+func rank(passages []runnel.Passage) []runnel.Passage {
+	ps := slices.Clone(passages)
+	score := func(p runnel.Passage) float64 {
+		if math.IsNaN(p.Score) {
+			return math.Inf(-1)
+		}
+		return p.Score
+	}
+	slices.SortStableFunc(ps, func(a, b runnel.Passage) int {
+		return cmp.Compare(score(b), score(a))
+	})
+	return ps
+}
+
+// queryTerms returns the stems of the question's content words, in order
+// and without duplicates, each with its compounds ("web" and "socket" both
+// match "websocket"). It uses p.Terms, or the question's words if there are
+// none; stop words and single letters never count, even when the question
+// was nothing else ("what is it?").
+func queryTerms(p runnel.Prompt) []term {
+	src := p.Terms
+	if len(src) == 0 {
+		src = []string{p.Question}
+	}
+	var words, stems []string
+	for _, s := range src {
+		for _, w := range runnel.Words(s) {
+			if st := stem(w); contentWord(w) && !slices.Contains(stems, st) {
+				words = append(words, w)
+				stems = append(stems, st)
+			}
+		}
+	}
+	terms := make([]term, len(words))
+	for i := range words {
+		terms[i].stem = stems[i]
+		if i > 0 {
+			terms[i].joins = append(terms[i].joins, stem(words[i-1]+words[i]))
+		}
+		if i+1 < len(words) {
+			terms[i].joins = append(terms[i].joins, stem(words[i]+words[i+1]))
+		}
+	}
+	return terms
+}
+
+// mentions reports whether text contains one of the terms.
+func mentions(text string, terms []term) bool {
+	set := stemSet(runnel.Words(text))
+	for _, t := range terms {
+		if t.in(set) {
+			return true
+		}
+	}
+	return false
+}
+
+// in reports whether t or one of its compounds is in set (sorted).
+func (t term) in(set []string) bool {
+	if contains(set, t.stem) {
+		return true
+	}
+	for _, j := range t.joins {
+		if contains(set, j) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(set []string, s string) bool {
+	_, ok := slices.BinarySearch(set, s)
+	return ok
+}
+
+// stemSet returns the distinct stems of the content words, sorted.
+func stemSet(words []string) []string {
+	set := make([]string, 0, len(words))
+	for _, w := range words {
+		if contentWord(w) {
+			set = append(set, stem(w))
+		}
+	}
+	slices.Sort(set)
+	return slices.Compact(set)
+}
+
+// jaccard returns |a∩b| / |a∪b| of two sorted sets.
+func jaccard(a, b []string) float64 {
+	if len(a) == 0 && len(b) == 0 {
+		return 1
+	}
+	both := 0
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := strings.Compare(a[i], b[j]); {
+		case c == 0:
+			both++
+			i++
+			j++
+		case c < 0:
+			i++
+		default:
+			j++
+		}
+	}
+	return float64(both) / float64(len(a)+len(b)-both)
+}
+
+// asksDefinition reports whether the question asks what something is:
+// "what is X", "what are Xs", "what's X", "define X", "what does X mean",
+// or just names a topic ("websocket?").
+func asksDefinition(q string) bool {
+	w := runnel.Words(q)
+	if len(w) == 0 {
+		return false
+	}
+	switch w[0] {
+	case "define", "definition", "meaning", "whats":
+		return true
+	case "what", "who":
+		if len(w) > 1 && (w[1] == "is" || w[1] == "are" || w[1] == "s") {
+			return true
+		}
+		return len(w) > 2 && w[1] == "does" && w[len(w)-1] == "mean"
+	}
+	if len(w) > 3 {
+		return false
+	}
+	for _, x := range w {
+		if !contentWord(x) {
+			return false
+		}
+	}
+	return true
+}
+
+// copulas are the verbs that make "X is a ..." a definition.
+var copulas = []string{"is", "are", "means", "refers", "describes", "denotes", "stands"}
+
+// definition reports whether a sentence reads like a definition of a term:
+// it opens with the term, after an article at most, and a copula follows
+// within a few words ("A WebSocket is a ...", "Server-sent events (SSE)
+// are ..."). "Unlike a WebSocket, the channel is ..." is not one.
+func definition(words []string, terms []term) bool {
+	start := 0
+	if len(words) > 0 && (words[0] == "a" || words[0] == "an" || words[0] == "the") {
+		start = 1
+	}
+	k := start + 1
+	for k < len(words) && k <= start+5 && !slices.Contains(copulas, words[k]) {
+		k++
+	}
+	if k >= len(words) || k > start+5 {
+		return false
+	}
+	first := []string{stem(words[start])}
+	if start+1 < k {
+		first = append(first, stem(words[start]+words[start+1]))
+		slices.Sort(first)
+	}
+	for _, t := range terms {
+		if t.in(first) {
+			return true
+		}
+	}
+	return false
+}
+
+// dependent reports whether a sentence leans on the one before it
+// ("This means ...", "However, ..."), which reads oddly out of context.
+func dependent(words []string) bool {
+	if len(words) == 0 {
+		return false
+	}
+	switch words[0] {
+	case "this", "that", "these", "those", "it", "they", "however", "but", "and",
+		"so", "also", "then", "instead", "otherwise", "here", "such":
+		return true
+	}
+	return false
+}

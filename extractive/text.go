@@ -1,0 +1,313 @@
+package extractive
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel"
+)
+
+// maxPassageBytes bounds the text read from one passage, so that a huge
+// section cannot make one answer slow; the best sentences of a section are
+// rarely deep inside it.
+const maxPassageBytes = 64 << 10
+
+// blocks splits a passage's plain text into the pieces the sentence splitter
+// may see. The splitter joins list items and code into its neighbours'
+// sentences, so structure is resolved first: paragraphs end at blank lines,
+// every list item is a block of its own, and fenced code, table rows,
+// headings and horizontal rules are dropped. The lines of a block are kept
+// so that looksLikeCode can judge them one by one.
+func blocks(text string) []string {
+	if len(text) > maxPassageBytes {
+		n := maxPassageBytes
+		for n > 0 && !utf8.RuneStart(text[n]) {
+			n-- // never cut a character in two
+		}
+		text = text[:n]
+		if i := strings.LastIndexByte(text, '\n'); i > 0 {
+			text = text[:i]
+		}
+	}
+	var (
+		out   []string
+		cur   []string
+		fence string // the marker that closes the open code fence, if any
+	)
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, strings.Join(cur, "\n"))
+			cur = cur[:0]
+		}
+	}
+	for line := range strings.Lines(text) {
+		line = strings.TrimRight(line, "\r\n")
+		t := strings.TrimSpace(line)
+		if fence != "" {
+			if strings.HasPrefix(t, fence) {
+				fence = ""
+			}
+			continue
+		}
+		switch {
+		case strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~"):
+			flush()
+			fence = t[:3]
+		case t == "" || strings.HasPrefix(t, "|") || isHeading(t):
+			flush()
+		case isRule(t):
+			// A line of "===" or "---" under text makes that text a
+			// (setext) heading: drop both. Other rules end a paragraph.
+			if t[0] == '=' || t[0] == '-' {
+				cur = cur[:0]
+			}
+			flush()
+		case isListItem(t):
+			flush()
+			cur = append(cur, line)
+		default:
+			cur = append(cur, line)
+		}
+	}
+	flush()
+	return out
+}
+
+// isHeading reports whether t is an ATX heading ("## Title").
+func isHeading(t string) bool {
+	n := 0
+	for n < len(t) && t[n] == '#' {
+		n++
+	}
+	return n >= 1 && n <= 6 && (n == len(t) || t[n] == ' ' || t[n] == '\t')
+}
+
+// isRule reports whether t is made of one repeated '=', '-', '*' or '_'
+// (spaces allowed), at least three times: a setext underline or a rule.
+func isRule(t string) bool {
+	var c byte
+	n := 0
+	for i := 0; i < len(t); i++ {
+		switch {
+		case t[i] == ' ':
+		case c == 0 && strings.IndexByte("=-*_", t[i]) >= 0:
+			c = t[i]
+			n++
+		case t[i] == c:
+			n++
+		default:
+			return false
+		}
+	}
+	return n >= 3
+}
+
+// isListItem reports whether t starts with a bullet ("- ", "* ", "+ ") or
+// a number ("1. ", "2) ").
+func isListItem(t string) bool {
+	if len(t) >= 2 && strings.IndexByte("-*+", t[0]) >= 0 && t[1] == ' ' {
+		return true
+	}
+	n := 0
+	for n < len(t) && n < 9 && t[n] >= '0' && t[n] <= '9' {
+		n++
+	}
+	return n > 0 && n+1 < len(t) && (t[n] == '.' || t[n] == ')') && t[n+1] == ' '
+}
+
+// codeSymbols are characters that are common in code and rare in prose.
+const codeSymbols = "{}()[];=<>|\\$&"
+
+// looksLikeCode reports whether a block is more likely code, a command or
+// data than prose: dense in symbols, or mostly made of lines that end or
+// begin the way code does. Such blocks make poor sentences to read aloud.
+func looksLikeCode(block string) bool {
+	letters, symbols := 0, 0
+	for _, r := range block {
+		switch {
+		case unicode.IsLetter(r):
+			letters++
+		case r < 0x80 && strings.IndexByte(codeSymbols, byte(r)) >= 0:
+			symbols++
+		}
+	}
+	if letters == 0 || symbols*100 > letters*12 {
+		return true
+	}
+	first, _, _ := strings.Cut(block, "\n")
+	if (strings.HasPrefix(first, "    ") || strings.HasPrefix(first, "\t")) && !isListItem(strings.TrimSpace(first)) {
+		return true // an indented code block, not a nested list item
+	}
+	lines, code := 0, 0
+	for line := range strings.Lines(block) {
+		t := strings.TrimSpace(line)
+		if t == "" {
+			continue
+		}
+		lines++
+		if isCodeLine(t) {
+			code++
+		}
+	}
+	return code*2 > lines
+}
+
+func isCodeLine(t string) bool {
+	for _, s := range []string{"$ ", "// ", "#!", "func ", "import ", "const ", "let ", "var ", "def "} {
+		if strings.HasPrefix(t, s) {
+			return true
+		}
+	}
+	if strings.HasSuffix(t, "{") || strings.HasSuffix(t, "}") || strings.HasSuffix(t, ";") {
+		return true
+	}
+	for _, s := range []string{":=", "=>", "==", "!=", "&&", "||", "();", "){", "->"} {
+		if strings.Contains(t, s) {
+			return true
+		}
+	}
+	return hasFlag(t) && strings.IndexByte(".!?:", t[len(t)-1]) < 0
+}
+
+// hasFlag reports whether t has a command-line flag ("--access", "-g"). An
+// importer turns a code block into a plain paragraph, and a shell command
+// has few symbols to give it away; unlike prose that mentions a flag, it
+// does not end like a sentence.
+func hasFlag(t string) bool {
+	for i := 0; i+2 < len(t); i++ {
+		if t[i] != ' ' || t[i+1] != '-' {
+			continue
+		}
+		j := i + 2
+		if t[j] == '-' {
+			j++
+		}
+		if j < len(t) && isASCIILetter(t[j]) && (j == i+3 || j+1 == len(t) || t[j+1] == ' ') {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+var (
+	// reLink matches a Markdown link or image; the text is kept.
+	reLink = regexp.MustCompile(`!?\[([^\]]*)\]\([^)\s]*\)`)
+	// reMarker matches the markers that may start a line of Markdown:
+	// bullets, numbers, quotes and heading hashes, possibly nested.
+	reMarker = regexp.MustCompile(`^(?:(?:[-*+]|\d{1,9}[.)]|>+|#{1,6})\s+)+`)
+)
+
+// clean turns a block or a sentence into plain prose: Markdown markers
+// at the start of each line, link syntax, backticks and emphasis stars
+// removed, and white space collapsed into single spaces. Importers usually
+// strip Markdown, but passages may come from anywhere, and a stray "- " or
+// "`" reads badly in an answer.
+func clean(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for line := range strings.Lines(s) {
+		line = strings.TrimSpace(line)
+		if line != "" && strings.IndexByte("-*+>#0123456789", line[0]) >= 0 {
+			line = reMarker.ReplaceAllString(line, "")
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(line)
+	}
+	s = b.String()
+	if strings.Contains(s, "](") {
+		s = reLink.ReplaceAllString(s, "$1")
+	}
+	if strings.ContainsAny(s, "`*") {
+		s = strings.Map(func(r rune) rune {
+			if r == '`' || r == '*' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// finish gives a sentence the end of a sentence: list items and sentences
+// that lead into a list (ending in ':') would otherwise run into the next.
+func finish(s string) string {
+	s = strings.TrimRight(s, " ,;:")
+	if s == "" {
+		return s
+	}
+	switch s[len(s)-1] {
+	case '.', '!', '?':
+		return s
+	case '"', '\'', ')':
+		// Punctuation may sit inside the closing quote or parenthesis.
+		if len(s) >= 2 && strings.IndexByte(".!?", s[len(s)-2]) >= 0 {
+			return s
+		}
+	}
+	return s + "."
+}
+
+// stem reduces an English word (lower case) to a crude stem so that the
+// forms a question and an article use meet: "sockets" and "socket",
+// "streaming", "streamed" and "stream", "proxies" and "proxy", "caches" and
+// "cache". It only removes plural and verb endings; it needs to be
+// consistent, not linguistically right, because both sides go through it.
+func stem(w string) string {
+	if len(w) <= 3 {
+		return w
+	}
+	switch {
+	case strings.HasSuffix(w, "ies") && len(w) > 4:
+		w = w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "sses"):
+		w = w[:len(w)-2]
+	case strings.HasSuffix(w, "ss"), strings.HasSuffix(w, "us"), strings.HasSuffix(w, "is"):
+	case strings.HasSuffix(w, "s"):
+		w = w[:len(w)-1]
+	}
+	switch {
+	case strings.HasSuffix(w, "ied") && len(w) > 4:
+		w = w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "eed"):
+	case strings.HasSuffix(w, "ing") && len(w) >= 6 && hasVowel(w[:len(w)-3]):
+		w = undouble(w[:len(w)-3])
+	case strings.HasSuffix(w, "ed") && len(w) >= 5 && hasVowel(w[:len(w)-2]):
+		w = undouble(w[:len(w)-2])
+	}
+	if len(w) > 3 && w[len(w)-1] == 'e' {
+		w = w[:len(w)-1]
+	}
+	return w
+}
+
+func hasVowel(s string) bool { return strings.ContainsAny(s, "aeiouy") }
+
+// undouble turns "runn" (from "running") into "run", but keeps "call",
+// "pass", "buzz" and short stems such as "add".
+func undouble(w string) string {
+	n := len(w)
+	if n >= 4 && w[n-1] == w[n-2] && strings.IndexByte("bdfgkmnprt", w[n-1]) >= 0 {
+		return w[:n-1]
+	}
+	return w
+}
+
+// sentenceStopWords are words a sentence (rarely a question) contains that
+// carry too little meaning to count as a match or as overlap, on top of
+// the question stop words runnel.IsStopWord knows.
+var sentenceStopWords = map[string]bool{
+	"also": true, "may": true, "might": true, "must": true, "one": true,
+	"two": true, "per": true, "via": true, "yes": true,
+}
+
+// contentWord reports whether a lower-case word carries meaning for
+// matching: not a stop word and longer than one letter ("s" from "it's").
+func contentWord(w string) bool {
+	return len(w) > 1 && !runnel.IsStopWord(w) && !sentenceStopWords[w]
+}

@@ -1,0 +1,224 @@
+package extractive
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel"
+)
+
+func TestStem(t *testing.T) {
+	// Each group must reduce to one stem; the stem itself does not matter.
+	groups := [][]string{
+		{"socket", "sockets"},
+		{"stream", "streams", "streaming", "streamed"},
+		{"proxy", "proxies", "proxied"},
+		{"cache", "caches", "caching", "cached"},
+		{"encode", "encodes", "encoding", "encoded"},
+		{"run", "running"},
+		{"stop", "stops", "stopped", "stopping"},
+		{"buffer", "buffers", "buffering", "buffered"},
+		{"process", "processes"},
+		{"http", "https"},
+		{"websocket", "websockets"},
+		{"message", "messages"},
+	}
+	for _, g := range groups {
+		t.Run(g[0], func(t *testing.T) {
+			want := stem(g[0])
+			for _, w := range g[1:] {
+				if got := stem(w); got != want {
+					t.Errorf("stem(%q) = %q, want %q (the stem of %q)", w, got, want, g[0])
+				}
+			}
+		})
+	}
+	// Short words and words that only look inflected keep their form.
+	for _, tt := range []struct{ in, want string }{
+		{"string", "string"}, {"ping", "ping"}, {"pings", "ping"}, {"status", "status"},
+		{"bus", "bus"}, {"add", "add"}, {"adding", "add"}, {"need", "need"}, {"calling", "call"},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := stem(tt.in); got != tt.want {
+				t.Errorf("stem(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBlocks(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		{"paragraphs", "One line\nand its wrap.\n\n  \nSecond.", []string{"One line\nand its wrap.", "Second."}},
+		{"list items apart", "Intro:\n- first item\n- second item\n  continued\n1. third", []string{"Intro:", "- first item", "- second item\n  continued", "1. third"}},
+		{"fenced code dropped", "Before.\n```go\nx := 1\n\ny := 2\n```\nAfter.", []string{"Before.", "After."}},
+		{"unclosed fence", "Before.\n~~~\ncode", []string{"Before."}},
+		{"headings and tables dropped", "# Title\nText.\n| a | b |\n|---|---|\nMore.", []string{"Text.", "More."}},
+		{"setext heading dropped", "Title\n=====\nText.\n\n---\nEnd.", []string{"Text.", "End."}},
+		{"thematic break", "Text.\n***\nMore.", []string{"Text.", "More."}},
+		{"hashtag kept", "#golang is a tag.", []string{"#golang is a tag."}},
+		{"empty", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := blocks(tt.text); !slices.Equal(got, tt.want) {
+				t.Errorf("blocks(%q) = %q, want %q", tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBlocksLong(t *testing.T) {
+	// A passage over the limit is cut at a line, or at least between
+	// characters: "é" is two bytes and the limit is even plus one here.
+	text := "x" + strings.Repeat("é", maxPassageBytes)
+	got := blocks(text)
+	if len(got) != 1 {
+		t.Fatalf("blocks(%d bytes) = %d blocks, want 1", len(text), len(got))
+	}
+	if len(got[0]) > maxPassageBytes || !utf8.ValidString(got[0]) {
+		t.Errorf("blocks(%d bytes) = a block of %d bytes, valid UTF-8 %v; want valid UTF-8 within %d bytes",
+			len(text), len(got[0]), utf8.ValidString(got[0]), maxPassageBytes)
+	}
+}
+
+func TestLooksLikeCode(t *testing.T) {
+	tests := []struct {
+		block string
+		want  bool
+	}{
+		{"A WebSocket is a long-lived, full-duplex connection between a browser and a server.", false},
+		{"Call ws.send(data) when the socket is open, and close(1000) when done.", false},
+		{"Set the header (see below) before the first write; otherwise it is ignored.", false},
+		{"conn, err := net.Dial(\"tcp\", addr)\nif err != nil {\n\treturn err\n}", true},
+		{"const ws = new WebSocket(url);\nws.onmessage = (e) => render(e.data);", true},
+		{"$ curl -N http://localhost:8080/articles/stream?question=websocket", true},
+		{"    indented code block", true},
+		{"    - a nested list item", false},
+		{"npm publish --access public", true},
+		{"npm install -g runnel", true},
+		{"Pass --access public to publish a scoped package in the open.", false},
+		{"Full-duplex -- both ways at once -- is the point of a WebSocket.", false},
+		{"The re-send and the -1 exit code are covered below.", false},
+		{"{\"type\":\"token\",\"data\":\"A \"}", true},
+		{"=== --- ;;;", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.block, func(t *testing.T) {
+			if got := looksLikeCode(tt.block); got != tt.want {
+				t.Errorf("looksLikeCode(%q) = %v, want %v", tt.block, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClean(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"bullet", "- Frames carry text.", "Frames carry text."},
+		{"number", "12. Step twelve.", "Step twelve."},
+		{"quote", "> Quoted\n> text.", "Quoted text."},
+		{"nested", "> - quoted item", "quoted item"},
+		{"heading", "## A heading", "A heading"},
+		{"inline code and emphasis", "Use `EventSource` for **one-way** *streams*.", "Use EventSource for one-way streams."},
+		{"link and image", "See [the RFC](https://example.com/rfc) ![diagram](d.png).", "See the RFC diagram."},
+		{"space", "  a\tb \u00a0 c\n d ", "a b c d"},
+		{"snake case kept", "Set read_timeout.", "Set read_timeout."},
+		{"hyphen inside kept", "full-duplex - really", "full-duplex - really"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := clean(tt.in); got != tt.want {
+				t.Errorf("clean(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFinish(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Done.", "Done."},
+		{"Really?", "Really?"},
+		{"A list item", "A list item."},
+		{"There are three options:", "There are three options."},
+		{`He said "stop."`, `He said "stop."`},
+		{"(see the RFC)", "(see the RFC)."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := finish(tt.in); got != tt.want {
+				t.Errorf("finish(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAsksDefinition(t *testing.T) {
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{"what is websocket?", true},
+		{"What are server-sent events?", true},
+		{"what's a reverse proxy", true},
+		{"what does idempotent mean", true},
+		{"define backpressure", true},
+		{"websocket", true},
+		{"how do proxies buffer responses?", false},
+		{"why does my stream stop after 30 seconds", false},
+		{"what happens when the client leaves", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			if got := asksDefinition(tt.q); got != tt.want {
+				t.Errorf("asksDefinition(%q) = %v, want %v", tt.q, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefinition(t *testing.T) {
+	terms := queryTerms(runnel.Prompt{Question: "what are websockets and server-sent events"})
+	tests := []struct {
+		sentence string
+		want     bool
+	}{
+		{"A WebSocket is a full-duplex connection.", true},
+		{"WebSockets are connections that stay open.", true},
+		{"Server-sent events (SSE) are a one-way stream.", true},
+		{"The WebSocket protocol is defined in RFC 6455.", true},
+		{"Unlike a WebSocket, the channel is one-way.", false},
+		{"Many proxies drop WebSockets that are idle.", false},
+		{"A WebSocket connection starts as HTTP and later is upgraded.", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sentence, func(t *testing.T) {
+			if got := definition(runnel.Words(tt.sentence), terms); got != tt.want {
+				t.Errorf("definition(%q) = %v, want %v", tt.sentence, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJaccard(t *testing.T) {
+	tests := []struct {
+		a, b []string
+		want float64
+	}{
+		{[]string{"a", "b"}, []string{"a", "b"}, 1},
+		{[]string{"a", "b"}, []string{"c"}, 0},
+		{[]string{"a", "b", "c"}, []string{"b", "c", "d"}, 0.5},
+		{nil, nil, 1},
+	}
+	for _, tt := range tests {
+		if got := jaccard(tt.a, tt.b); got != tt.want {
+			t.Errorf("jaccard(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
