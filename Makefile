@@ -1,0 +1,41 @@
+# runnel — build, test, benchmark.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -s -w -X main.Version=$(VERSION)
+PKGS     := ./...
+FUZZTIME ?= 30s
+
+.PHONY: all build test vet fmt-check fuzz bench serve clean
+
+all: build
+
+## build: a static binary at ./bin/runnel (no cgo)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/runnel ./cmd/runnel
+
+## test: every test (formatting, vet, race-enabled unit and end-to-end tests)
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./http/
+	$(GO) test -run='^$$' -fuzz=FuzzMatchExpr -fuzztime=$(FUZZTIME) ./sqlite/
+	$(GO) test -run='^$$' -fuzz=FuzzParseQuestion -fuzztime=$(FUZZTIME) .
+
+## bench: the Go benchmarks (see docs/benchmarks.md for the load tool)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+serve:
+	$(GO) run ./cmd/runnel serve
+
+clean:
+	rm -rf bin dist

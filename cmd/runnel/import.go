@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/runnel/runnel/markdown"
+	"github.com/runnel/runnel/sqlite"
+)
+
+func runImport(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	c := newConfig("import", env)
+	var (
+		db    string
+		prune bool
+	)
+	c.String(&db, "db", "RUNNEL_DB", "runnel.db", "SQLite database `path` to import into (created if missing)")
+	c.Bool(&prune, "prune", "RUNNEL_PRUNE", false, "remove articles imported earlier from under these paths whose files are gone")
+	c.fs.Usage = func() {
+		fmt.Fprintf(c.fs.Output(), "Usage: runnel import [flags] PATH...\n\n"+
+			"Import Markdown files (.md, .markdown, with optional YAML front matter) and JSONL files\n"+
+			"(.jsonl, one article object a line) into the database. Directories are walked.\n"+
+			"Importing again updates changed articles in place. A file that cannot be read is\n"+
+			"reported and the rest still imports; the exit status is then 1.\n\nFlags:\n")
+		c.fs.PrintDefaults()
+	}
+	if err := parse(c.fs, args, stderr); err != nil {
+		return err
+	}
+	if err := c.err(); err != nil {
+		return err
+	}
+	if c.fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "runnel import: no PATH given")
+		c.fs.Usage()
+		return errUsage
+	}
+	store, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	im := &markdown.Importer{Store: store, Prune: prune, Progress: stderr}
+	sum, err := im.Import(ctx, c.fs.Args()...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s into %s\n", sum, db)
+	if sum.Failed > 0 {
+		return exitError{code: 1}
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/corpus"
+	"github.com/runnel/runnel/markdown"
+	"github.com/runnel/runnel/sqlite"
+)
+
+// storeFlags are the flags that choose the articles a command answers from.
+type storeFlags struct {
+	db       string
+	articles string
+}
+
+func (sf *storeFlags) bind(c *config) {
+	c.String(&sf.db, "db", "RUNNEL_DB", "", "SQLite database `path`; empty means a temporary database of the -articles, or of the embedded articles")
+	c.String(&sf.articles, "articles", "RUNNEL_ARTICLES", "", "comma-separated Markdown/JSONL files or directories to import at start (`paths`)")
+}
+
+// open opens the store the flags describe. With no -db it builds a
+// temporary database, removed by the returned close function, from the
+// -articles or else from the embedded corpus.
+func (sf *storeFlags) open(ctx context.Context, stderr io.Writer) (*sqlite.Store, func(), error) {
+	dbPath, tmp := sf.db, ""
+	if dbPath == "" {
+		dir, err := os.MkdirTemp("", "runnel-")
+		if err != nil {
+			return nil, nil, err
+		}
+		tmp, dbPath = dir, filepath.Join(dir, "runnel.db")
+	}
+	store, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
+		return nil, nil, err
+	}
+	closeFn := func() {
+		store.Close()
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
+	}
+	var paths []string
+	for _, p := range strings.Split(sf.articles, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	switch {
+	case len(paths) > 0:
+		im := &markdown.Importer{Store: store, Progress: stderr}
+		sum, err := im.Import(ctx, paths...)
+		if err != nil {
+			closeFn()
+			return nil, nil, fmt.Errorf("import: %w", err)
+		}
+		fmt.Fprintln(stderr, "articles:", sum)
+	case tmp != "":
+		n, err := loadEmbedded(ctx, store)
+		if err != nil {
+			closeFn()
+			return nil, nil, fmt.Errorf("load embedded articles: %w", err)
+		}
+		_ = n
+	}
+	return store, closeFn, nil
+}
+
+// loadEmbedded puts the embedded corpus into store.
+func loadEmbedded(ctx context.Context, store runnel.Store) (int, error) {
+	files := corpus.FS()
+	n := 0
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(name) != ".md" {
+			return err
+		}
+		src, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		a, err := markdown.Parse(name, src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		a.Slug = strings.TrimSuffix(name, path.Ext(name))
+		for i := range a.Passages {
+			a.Passages[i].Slug = a.Slug
+		}
+		a.Source = "embedded:" + name
+		if _, err := store.Put(ctx, a); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
