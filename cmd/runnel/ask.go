@@ -83,8 +83,8 @@ type printer struct {
 	w       io.Writer
 	json    bool
 	base    string // prefix for source URLs, the server's address
-	answer  bool // the answer has begun
-	newline bool // the last byte written was a newline
+	answer  bool   // the answer has begun
+	newline bool   // the last byte written was a newline
 }
 
 func (p *printer) print(e runnel.Event) error {

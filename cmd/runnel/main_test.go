@@ -308,4 +308,3 @@ func TestEnvironmentDefaults(t *testing.T) {
 		t.Errorf("ask with RUNNEL_SERVER set = %d, %q; want it used", code, errOut)
 	}
 }
-
