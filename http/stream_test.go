@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"slices"
@@ -482,5 +483,38 @@ func TestArticlesAPI(t *testing.T) {
 	get("/healthz", &health)
 	if health.Status != "ok" || health.Articles != 3 {
 		t.Errorf("GET /healthz = %+v", health)
+	}
+}
+
+// TestLongStreamOutlivesServerTimeouts runs a stream several times longer
+// than the http.Server's read and write timeouts: the stream clears both
+// and must end with done.
+func TestLongStreamOutlivesServerTimeouts(t *testing.T) {
+	tick := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		for i := range 8 {
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return runnel.Done{}, ctx.Err()
+			}
+			if err := emit(fmt.Sprintf("t%d ", i)); err != nil {
+				return runnel.Done{}, err
+			}
+		}
+		return runnel.Done{FinishReason: runnel.FinishStop}, nil
+	})
+	store := newMemStore(testArticles...)
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: tick}, Store: store}
+	ts := httptest.NewUnstartedServer(s.Handler())
+	ts.Config.ReadTimeout = 200 * time.Millisecond
+	ts.Config.WriteTimeout = 200 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	got, err := collect(t, ts.URL, "websocket")
+	if err != nil {
+		t.Fatalf("Ask: %v (events %v)", err, types(got))
+	}
+	if n := len(got); n != 13 {
+		t.Errorf("got %d events, want 13: %v", n, types(got))
 	}
 }
