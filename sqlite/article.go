@@ -1,0 +1,444 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel"
+)
+
+// List page sizes.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+)
+
+// stored is an article as the store keeps it: the fields Put writes, in a
+// fixed shape, so that its hash changes exactly when what is stored does.
+type stored struct {
+	Title       string
+	Date        string
+	Tags        []string
+	Description string
+	Keywords    []string
+	Section     string
+	Body        string
+	Source      string
+	Passages    []storedPassage
+}
+
+type storedPassage struct {
+	Heading string
+	Text    string
+}
+
+// storedForm returns what Put stores for a: tags without empty ones and
+// duplicates, and at least one passage when there is a body.
+func storedForm(a *runnel.Article) stored {
+	st := stored{
+		Title:       a.Title,
+		Tags:        []string{},
+		Description: a.Description,
+		Keywords:    a.Keywords,
+		Section:     a.Section,
+		Body:        a.Body,
+		Source:      a.Source,
+	}
+	if !a.Date.IsZero() {
+		st.Date = a.Date.Format(time.RFC3339Nano)
+	}
+	seen := map[string]bool{}
+	for _, t := range a.Tags {
+		if strings.TrimSpace(t) != "" && !seen[t] {
+			seen[t] = true
+			st.Tags = append(st.Tags, t)
+		}
+	}
+	for _, p := range a.Passages {
+		st.Passages = append(st.Passages, storedPassage{Heading: p.Heading, Text: p.Text})
+	}
+	if len(st.Passages) == 0 && strings.TrimSpace(a.Body) != "" {
+		// An importer that does not split still gets its article found.
+		st.Passages = []storedPassage{{Text: a.Body}}
+	}
+	return st
+}
+
+// hash returns the content hash of st. The "v1" prefix lets a future change
+// of what the hash covers invalidate old hashes instead of colliding.
+func (st stored) hash() string {
+	b, err := json.Marshal(st)
+	if err != nil {
+		panic(err) // strings and slices of strings always marshal
+	}
+	sum := sha256.Sum256(append([]byte("v1\n"), b...))
+	return hex.EncodeToString(sum[:])
+}
+
+// Put stores a with its passages, replacing any article with the same slug.
+// It writes nothing and reports false if the stored article is the same.
+// Passages are numbered by their order in a.Passages; their Slug, Title and
+// Tags fields are ignored (the article's own are used). If a has a body but
+// no passages, the body becomes a single passage.
+func (s *Store) Put(ctx context.Context, a *runnel.Article) (changed bool, err error) {
+	if a == nil || a.Slug == "" {
+		return false, runnel.Errorf(runnel.EINVALID, "An article needs a slug.")
+	}
+	if strings.TrimSpace(a.Title) == "" {
+		return false, runnel.Errorf(runnel.EINVALID, "Article %q needs a title.", a.Slug)
+	}
+	changed, err = s.put(ctx, a.Slug, storedForm(a), a.Date)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: put %s: %w", a.Slug, err)
+	}
+	return changed, nil
+}
+
+func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time) (bool, error) {
+	hash := st.hash()
+	tx, err := s.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+
+	var old string
+	switch err := tx.QueryRowContext(ctx, `SELECT hash FROM articles WHERE slug = ?`, slug).Scan(&old); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, err
+	case old == hash:
+		return false, nil
+	}
+
+	keywords, err := json.Marshal(nonNil(st.Keywords))
+	if err != nil {
+		return false, err
+	}
+	var dateUnix any // NULL for an unknown date, so that it sorts last
+	if st.Date != "" {
+		dateUnix = date.Unix()
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO articles (slug, title, date, date_unix, description, keywords, section, body, source, hash, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (slug) DO UPDATE SET
+			title = excluded.title, date = excluded.date, date_unix = excluded.date_unix,
+			description = excluded.description, keywords = excluded.keywords,
+			section = excluded.section, body = excluded.body, source = excluded.source,
+			hash = excluded.hash, updated_at = excluded.updated_at`,
+		slug, st.Title, st.Date, dateUnix, st.Description, string(keywords), st.Section,
+		st.Body, st.Source, hash, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return false, err
+	}
+
+	// Replace rather than diff: an article has a handful of tags and
+	// passages, and the trigger on passages clears the index as it goes.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM article_tags WHERE slug = ?`, slug); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM passages WHERE slug = ?`, slug); err != nil {
+		return false, err
+	}
+
+	tagText := make([]string, 0, 2*len(st.Tags))
+	for i, t := range st.Tags {
+		norm := runnel.NormalizeTag(t)
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO article_tags (slug, position, tag, norm) VALUES (?, ?, ?, ?)`,
+			slug, i, t, norm); err != nil {
+			return false, err
+		}
+		// "web-socket" is indexed as "web" and "socket"; add "websocket" so
+		// that the question's spelling finds it too.
+		tagText = append(tagText, t)
+		if norm != "" && norm != strings.ToLower(t) {
+			tagText = append(tagText, norm)
+		}
+	}
+	tags := strings.Join(tagText, " ")
+	meta := strings.TrimSpace(st.Description + " " + strings.Join(st.Keywords, " "))
+
+	insPassage, err := tx.PrepareContext(ctx,
+		`INSERT INTO passages (slug, position, heading, text) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return false, err
+	}
+	defer insPassage.Close()
+	insIndex, err := tx.PrepareContext(ctx,
+		`INSERT INTO passages_fts (rowid, title, heading, tags, meta, body) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return false, err
+	}
+	defer insIndex.Close()
+	for i, p := range st.Passages {
+		res, err := insPassage.ExecContext(ctx, slug, i, p.Heading, p.Text)
+		if err != nil {
+			return false, err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return false, err
+		}
+		if _, err := insIndex.ExecContext(ctx, id, st.Title, p.Heading, tags, meta, p.Text); err != nil {
+			return false, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// articleColumns are the columns scanArticle reads, body excluded.
+const articleColumns = `a.slug, a.title, a.date, a.description, a.keywords, a.section, a.source,
+	(SELECT json_group_array(t.tag ORDER BY t.position) FROM article_tags t WHERE t.slug = a.slug)`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanArticle reads articleColumns, then the extra destinations.
+func scanArticle(row scanner, extra ...any) (*runnel.Article, error) {
+	var a runnel.Article
+	var date, keywords, tags string
+	dest := append([]any{&a.Slug, &a.Title, &date, &a.Description, &keywords, &a.Section, &a.Source, &tags}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if date != "" {
+		d, err := time.Parse(time.RFC3339Nano, date)
+		if err != nil {
+			return nil, fmt.Errorf("article %s: date: %w", a.Slug, err)
+		}
+		a.Date = d
+	}
+	if err := json.Unmarshal([]byte(keywords), &a.Keywords); err != nil {
+		return nil, fmt.Errorf("article %s: keywords: %w", a.Slug, err)
+	}
+	if len(a.Keywords) == 0 {
+		a.Keywords = nil
+	}
+	if err := json.Unmarshal([]byte(tags), &a.Tags); err != nil {
+		return nil, fmt.Errorf("article %s: tags: %w", a.Slug, err)
+	}
+	a.Tags = nonNil(a.Tags)
+	return &a, nil
+}
+
+// Get returns the article with the slug, with its body, tags and passages.
+func (s *Store) Get(ctx context.Context, slug string) (*runnel.Article, error) {
+	a, err := s.get(ctx, slug)
+	if err != nil {
+		var e *runnel.Error
+		if errors.As(err, &e) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlite: get %s: %w", slug, err)
+	}
+	return a, nil
+}
+
+func (s *Store) get(ctx context.Context, slug string) (*runnel.Article, error) {
+	// One snapshot for the article and its passages, so that a concurrent
+	// Put cannot pair the old body with the new passages.
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var body string
+	a, err := scanArticle(tx.QueryRowContext(ctx,
+		`SELECT `+articleColumns+`, a.body FROM articles a WHERE a.slug = ?`, slug), &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, runnel.Errorf(runnel.ENOTFOUND, "There is no article %q.", slug)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.Body = body
+	rows, err := tx.QueryContext(ctx,
+		`SELECT position, heading, text FROM passages WHERE slug = ? ORDER BY position`, slug)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p := runnel.Passage{Slug: a.Slug, Title: a.Title, Tags: a.Tags}
+		if err := rows.Scan(&p.Position, &p.Heading, &p.Text); err != nil {
+			return nil, err
+		}
+		a.Passages = append(a.Passages, p)
+	}
+	return a, rows.Err()
+}
+
+// List returns a page of articles without bodies, newest first (then by
+// title), and how many articles carry opt.Tag in all. The tag must match
+// exactly: NormalizeTag would make "c" and "c++" the same tag. Limit 0 means
+// 20; more than 100 means 100.
+func (s *Store) List(ctx context.Context, opt runnel.ListOptions) ([]runnel.Article, int, error) {
+	switch {
+	case opt.Offset < 0:
+		return nil, 0, runnel.Errorf(runnel.EINVALID, "The offset must not be negative.")
+	case opt.Limit < 0:
+		return nil, 0, runnel.Errorf(runnel.EINVALID, "The limit must not be negative.")
+	case opt.Limit == 0:
+		opt.Limit = defaultListLimit
+	case opt.Limit > maxListLimit:
+		opt.Limit = maxListLimit
+	}
+	page, total, err := s.list(ctx, opt)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return page, total, nil
+}
+
+func (s *Store) list(ctx context.Context, opt runnel.ListOptions) ([]runnel.Article, int, error) {
+	// One snapshot, so that the total and the page agree.
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+
+	var total int
+	where, args := "", []any{}
+	if opt.Tag != "" {
+		where = `WHERE a.slug IN (SELECT slug FROM article_tags WHERE tag = ?)`
+		args = append(args, opt.Tag)
+		err = tx.QueryRowContext(ctx, `SELECT count(*) FROM article_tags WHERE tag = ?`, opt.Tag).Scan(&total)
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT count(*) FROM articles`).Scan(&total)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+
+	rows, err := tx.QueryContext(ctx, `SELECT `+articleColumns+` FROM articles a `+where+`
+		ORDER BY a.date_unix DESC, a.title, a.slug LIMIT ? OFFSET ?`,
+		append(args, opt.Limit, opt.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	page := []runnel.Article{}
+	for rows.Next() {
+		a, err := scanArticle(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		page = append(page, *a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return page, total, nil
+}
+
+// Tags returns every tag with the number of articles that carry it, most
+// used first, then in alphabetical order.
+func (s *Store) Tags(ctx context.Context) ([]runnel.TagCount, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT tag, count(*) AS n FROM article_tags GROUP BY tag ORDER BY n DESC, tag`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tags: %w", err)
+	}
+	defer rows.Close()
+	tags := []runnel.TagCount{}
+	for rows.Next() {
+		var tc runnel.TagCount
+		if err := rows.Scan(&tc.Tag, &tc.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: tags: %w", err)
+		}
+		tags = append(tags, tc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: tags: %w", err)
+	}
+	return tags, nil
+}
+
+// Delete removes the article with the slug, its tags and its passages.
+func (s *Store) Delete(ctx context.Context, slug string) error {
+	// Tags and passages go by the foreign keys' cascade, and the passages'
+	// trigger takes them out of the index.
+	res, err := s.rw.ExecContext(ctx, `DELETE FROM articles WHERE slug = ?`, slug)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete %s: %w", slug, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: delete %s: %w", slug, err)
+	}
+	if n == 0 {
+		return runnel.Errorf(runnel.ENOTFOUND, "There is no article %q.", slug)
+	}
+	return nil
+}
+
+// SourcesUnder returns the slug and source of every article whose source is
+// one of roots or lies inside one of them, comparing cleaned paths. A JSONL
+// source "file.jsonl:12" counts as the file "file.jsonl".
+func (s *Store) SourcesUnder(ctx context.Context, roots []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(roots) == 0 {
+		return out, nil
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT slug, source FROM articles WHERE source <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sources: %w", err)
+	}
+	defer rows.Close()
+	clean := make([]string, len(roots))
+	for i, r := range roots {
+		clean[i] = filepath.Clean(r)
+	}
+	for rows.Next() {
+		var slug, source string
+		if err := rows.Scan(&slug, &source); err != nil {
+			return nil, fmt.Errorf("sqlite: sources: %w", err)
+		}
+		if under(source, clean) {
+			out[slug] = source
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: sources: %w", err)
+	}
+	return out, nil
+}
+
+// under reports whether source, or the file of a "file:line" source, is one
+// of the cleaned roots or inside one. The comparison is lexical, like the
+// paths the importer records.
+func under(source string, roots []string) bool {
+	paths := []string{filepath.Clean(source)}
+	if i := strings.LastIndexByte(source, ':'); i > 0 && i < len(source)-1 &&
+		strings.Trim(source[i+1:], "0123456789") == "" {
+		paths = append(paths, filepath.Clean(source[:i]))
+	}
+	for _, root := range roots {
+		for _, p := range paths {
+			rel, err := filepath.Rel(root, p)
+			if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,338 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/runnel/runnel"
+)
+
+// searchCorpus is a small store where one article is about WebSockets and
+// others only mention them.
+func searchCorpus(t *testing.T) *Store {
+	t.Helper()
+	s := mustOpen(t)
+	for _, a := range []*runnel.Article{
+		{
+			Slug: "websockets", Title: "WebSockets in practice", Tags: []string{"web-socket", "networking"},
+			Description: "Full-duplex messaging for browsers.",
+			Passages: []runnel.Passage{
+				{Heading: "", Text: "A connection starts as an HTTP request and is upgraded. Both ends may then send frames at any time."},
+				{Heading: "Closing", Text: "Either side sends a close frame with a status code and waits for the reply."},
+				{Heading: "Proxies", Text: "Some proxies drop idle connections; send pings to keep them open."},
+			},
+		},
+		{
+			Slug: "sse", Title: "Server-Sent Events", Tags: []string{"networking", "http"},
+			Passages: []runnel.Passage{
+				{Heading: "Overview", Text: "The server pushes events over one long HTTP response. Unlike a WebSocket, the stream is one-way, and the browser reconnects by itself after an error."},
+				{Heading: "Format", Text: "Each event is a few lines of text: an event name, an id and data, then a blank line."},
+			},
+		},
+		{
+			Slug: "unix", Title: "Unix domain sockets", Tags: []string{"unix"},
+			Passages: []runnel.Passage{
+				{Heading: "Paths", Text: "A socket bound to a path in the file system lets local processes talk without TCP."},
+			},
+		},
+		{
+			Slug: "cafe", Title: "Coffee", Tags: []string{"food"},
+			Passages: []runnel.Passage{
+				{Heading: "Where", Text: "The café on the corner roasts its own beans."},
+			},
+		},
+	} {
+		mustPut(t, s, a)
+	}
+	return s
+}
+
+func slugsOf(ps []runnel.Passage) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Slug)
+	}
+	return out
+}
+
+func mustSearch(t *testing.T, s *Store, question string, limit int) []runnel.Passage {
+	t.Helper()
+	q, err := runnel.ParseQuestion(question, 0)
+	if err != nil {
+		t.Fatalf("ParseQuestion(%q): %v", question, err)
+	}
+	ps, err := s.Search(context.Background(), q, limit)
+	if err != nil {
+		t.Fatalf("Search(%q): %v", question, err)
+	}
+	return ps
+}
+
+func TestSearchRanking(t *testing.T) {
+	s := searchCorpus(t)
+	tests := []struct {
+		question string
+		first    string   // the slug of the best passage
+		includes []string // slugs that must be among the results
+	}{
+		{"what is websocket", "websockets", []string{"sse"}},
+		{"How do WebSockets work?", "websockets", []string{"sse"}},
+		{"web socket", "websockets", nil},
+		{"sockets", "unix", []string{"websockets"}}, // stemming: "sockets" finds "socket"
+		{"unix socket path", "unix", nil},
+		{"server sent events", "sse", nil},
+		{"networking", "websockets", []string{"sse"}},
+		{"cafe", "cafe", nil}, // diacritics removed
+		{"CAFÉ", "cafe", nil}, // and case folded
+		{"proxy idle", "websockets", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.question, func(t *testing.T) {
+			ps := mustSearch(t, s, tt.question, 8)
+			got := slugsOf(ps)
+			if len(ps) == 0 || ps[0].Slug != tt.first {
+				t.Fatalf("Search(%q) = %v, want %s first", tt.question, got, tt.first)
+			}
+			for _, want := range tt.includes {
+				if !strings.Contains(" "+strings.Join(got, " ")+" ", " "+want+" ") {
+					t.Errorf("Search(%q) = %v, want %s among them", tt.question, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSearchTitleBeatsBodyMention(t *testing.T) {
+	s := searchCorpus(t)
+	ps := mustSearch(t, s, "websocket", 8)
+	var best, mention float64
+	for _, p := range ps {
+		switch p.Slug {
+		case "websockets":
+			best = max(best, p.Score)
+		case "sse":
+			mention = max(mention, p.Score)
+		}
+	}
+	if best <= mention {
+		t.Errorf("score of the WebSocket article %v <= score of the one that mentions it %v", best, mention)
+	}
+}
+
+func TestSearchPassageFields(t *testing.T) {
+	s := searchCorpus(t)
+	ps := mustSearch(t, s, "close frame status", 8)
+	if len(ps) == 0 {
+		t.Fatal("no results")
+	}
+	p := ps[0]
+	if p.Slug != "websockets" || p.Title != "WebSockets in practice" || p.Heading != "Closing" || p.Position != 1 ||
+		!strings.HasPrefix(p.Text, "Either side sends a close frame") {
+		t.Errorf("best passage = %+v", p)
+	}
+	if strings.Join(p.Tags, ",") != "web-socket,networking" {
+		t.Errorf("Tags = %q, want [web-socket networking]", p.Tags)
+	}
+	if !strings.Contains(p.Snippet, "close frame") || strings.ContainsAny(p.Snippet, "<>[]*") {
+		t.Errorf("Snippet = %q, want plain text around the match", p.Snippet)
+	}
+	for i, p := range ps {
+		if p.Score <= 0 {
+			t.Errorf("passage %d has score %v, want > 0", i, p.Score)
+		}
+		if i > 0 && p.Score > ps[i-1].Score {
+			t.Errorf("passage %d scores %v, more than the one before (%v)", i, p.Score, ps[i-1].Score)
+		}
+		if p.Snippet == "" || p.Text == "" || p.Tags == nil {
+			t.Errorf("passage %d lacks fields: %+v", i, p)
+		}
+	}
+}
+
+func TestSearchSnippetLong(t *testing.T) {
+	s := mustOpen(t)
+	words := strings.Repeat("lorem ipsum dolor sit amet ", 40)
+	mustPut(t, s, &runnel.Article{Slug: "long", Title: "Long", Body: words + "the needle is here " + words})
+	ps := mustSearch(t, s, "needle", 1)
+	if len(ps) != 1 {
+		t.Fatalf("Search(needle) = %v", ps)
+	}
+	sn := ps[0].Snippet
+	if !strings.Contains(sn, "needle") || !strings.HasPrefix(sn, "...") || !strings.HasSuffix(sn, "...") ||
+		len(strings.Fields(sn)) > 26 {
+		t.Errorf("Snippet = %q, want about 24 words around needle, cut with ...", sn)
+	}
+	// A match in the title alone still gets the start of the body.
+	ps = mustSearch(t, s, "long", 1)
+	if len(ps) != 1 || !strings.HasPrefix(ps[0].Snippet, "lorem ipsum") {
+		t.Errorf("Search(long) = %+v, want the beginning of the body as snippet", ps)
+	}
+}
+
+func TestSearchLimitAndDiversity(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	long := &runnel.Article{Slug: "long", Title: "Kites, the complete guide", Tags: []string{"kite"}}
+	for i := range 10 {
+		long.Passages = append(long.Passages, runnel.Passage{Heading: fmt.Sprintf("Part %d", i), Text: "kite kite kite"})
+	}
+	mustPut(t, s, long)
+	q := runnel.Query{Terms: []string{"kite"}}
+
+	// Only one article matches: all slots go to it rather than stay empty.
+	ps, err := s.Search(ctx, q, 5)
+	if err != nil || len(ps) != 5 {
+		t.Fatalf("Search(kite, 5) with one article = %d passages, %v; want 5", len(ps), err)
+	}
+
+	for i := range 4 {
+		mustPut(t, s, &runnel.Article{Slug: fmt.Sprintf("other%d", i), Title: fmt.Sprintf("Other %d", i),
+			Body: "A kite is mentioned once among many other words about weather and wind."})
+	}
+	ps, err = s.Search(ctx, q, 5)
+	if err != nil || len(ps) != 5 {
+		t.Fatalf("Search(kite, 5) = %d passages, %v; want 5", len(ps), err)
+	}
+	count := map[string]int{}
+	for _, p := range ps {
+		count[p.Slug]++
+	}
+	if count["long"] != perArticle {
+		t.Errorf("Search(kite, 5) = %v; want %d passages of long", slugsOf(ps), perArticle)
+	}
+	if ps[0].Slug != "long" {
+		t.Errorf("Search(kite, 5) = %v; want long first", slugsOf(ps))
+	}
+
+	for _, tt := range []struct{ limit, want int }{{0, defaultSearchLimit}, {-3, defaultSearchLimit}, {1, 1}, {1000, 14}} {
+		ps, err := s.Search(ctx, q, tt.limit)
+		if err != nil || len(ps) != tt.want {
+			t.Errorf("Search(kite, %d) = %d passages, %v; want %d", tt.limit, len(ps), err, tt.want)
+		}
+	}
+}
+
+func TestSearchNoMatch(t *testing.T) {
+	s := searchCorpus(t)
+	ps, err := s.Search(context.Background(), runnel.Query{Terms: []string{"xylophone"}}, 5)
+	if err != nil || ps == nil || len(ps) != 0 {
+		t.Errorf("Search(xylophone) = %#v, %v; want empty", ps, err)
+	}
+}
+
+func TestSearchInvalid(t *testing.T) {
+	s := searchCorpus(t)
+	for _, terms := range [][]string{nil, {}, {""}, {" ", "\t"}, {"\x00"}} {
+		_, err := s.Search(context.Background(), runnel.Query{Terms: terms}, 5)
+		wantCode(t, err, runnel.EINVALID)
+	}
+}
+
+func TestTagsNamed(t *testing.T) {
+	ctx := context.Background()
+	s := searchCorpus(t)
+	mustPut(t, s, &runnel.Article{Slug: "ws2", Title: "More", Tags: []string{"WebSocket"}})
+	tests := []struct {
+		names []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{}, ""},
+		{[]string{"websocket"}, "WebSocket,web-socket"},
+		{[]string{"websocket", "networking", "websocket", ""}, "WebSocket,networking,web-socket"},
+		{[]string{"web-socket"}, ""}, // names are already normalised
+		{[]string{"nothing"}, ""},
+	}
+	for _, tt := range tests {
+		got, err := s.TagsNamed(ctx, tt.names)
+		if err != nil || strings.Join(got, ",") != tt.want {
+			t.Errorf("TagsNamed(%q) = %q, %v; want %q", tt.names, got, err, tt.want)
+		}
+	}
+	if got, _ := s.TagsNamed(ctx, nil); got != nil {
+		t.Errorf("TagsNamed(nil) = %#v, want nil", got)
+	}
+
+	// More names than one batch of parameters holds.
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = fmt.Sprintf("name%d", i)
+	}
+	many[777] = "unix"
+	if got, err := s.TagsNamed(ctx, many); err != nil || strings.Join(got, ",") != "unix" {
+		t.Errorf("TagsNamed(1000 names) = %q, %v; want [unix]", got, err)
+	}
+}
+
+func TestMatchExpr(t *testing.T) {
+	tests := []struct {
+		name  string
+		terms []string
+		want  string
+	}{
+		{"none", nil, ""},
+		{"empty terms", []string{"", " ", "\t\n"}, ""},
+		{"one", []string{"websocket"}, `"websocket"`},
+		{"several", []string{"a", "b", "c"}, `"a" OR "b" OR "c"`},
+		{"empty dropped", []string{"a", "", "b"}, `"a" OR "b"`},
+		{"quote", []string{`"`}, `""""`},
+		{"quotes inside", []string{`say "hi"`}, `"say ""hi"""`},
+		{"operators are text", []string{"AND", "OR", "NOT", "NEAR(a b)"}, `"AND" OR "OR" OR "NOT" OR "NEAR(a b)"`},
+		{"syntax is text", []string{"*", "^x", "col:term", "{a b}", "-x", "+"}, `"*" OR "^x" OR "col:term" OR "{a b}" OR "-x" OR "+"`},
+		{"sql is text", []string{"'; DROP TABLE articles; --"}, `"'; DROP TABLE articles; --"`},
+		{"NUL", []string{"a\x00b", "\x00"}, `"a b"`},
+		{"invalid UTF-8", []string{"a\xffb"}, `"a b"`},
+		{"unicode", []string{"café", "日本語"}, `"café" OR "日本語"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := matchExpr(tt.terms); got != tt.want {
+				t.Errorf("matchExpr(%q) = %s, want %s", tt.terms, got, tt.want)
+			}
+		})
+	}
+
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = "w"
+	}
+	if n := strings.Count(matchExpr(many), " OR ") + 1; n != maxMatchTerms {
+		t.Errorf("matchExpr of 100 terms has %d terms, want %d", n, maxMatchTerms)
+	}
+}
+
+// FuzzMatchExpr checks that no input reaches FTS5 as syntax: whatever the
+// terms, the MATCH runs without an engine error.
+func FuzzMatchExpr(f *testing.F) {
+	for _, seed := range []string{
+		``, `"`, `""`, `"a`, `*`, `a*`, `NEAR(a b)`, `NEAR(a b, 2)`, `a OR`, `OR`, `AND`, `NOT a`, `a AND NOT`,
+		`col:term`, `title:x`, `{title body}:x`, `^x`, `'; DROP TABLE articles; --`, `{a b}`, `-x`, `+`, `a + b`,
+		`(a`, `a)`, `)(`, `:`, `\`, `\"`, "a\x00b", "\x00", "\xff\xfe", `café 日本語 🙂`, `a:b:c`, `"" OR ""`,
+		"web\tsocket\nclose", strings.Repeat("(", 300), strings.Repeat(`"a" OR `, 100),
+	} {
+		f.Add(seed)
+	}
+	s := mustOpen(f)
+	mustPut(f, s, &runnel.Article{Slug: "a", Title: "A title", Tags: []string{"web-socket"},
+		Body: "Some body text with a socket, NEAR words, AND operators, and café."})
+	ctx := context.Background()
+
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, terms := range [][]string{strings.Fields(in), {in}} {
+			expr := matchExpr(terms)
+			if expr == "" {
+				continue
+			}
+			var n int
+			if err := s.read.QueryRowContext(ctx,
+				`SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?`, expr).Scan(&n); err != nil {
+				t.Fatalf("MATCH %q (from %q): %v", expr, terms, err)
+			}
+			if _, err := s.Search(ctx, runnel.Query{Text: in, Terms: terms}, 3); err != nil {
+				t.Fatalf("Search(%q): %v", terms, err)
+			}
+		}
+	})
+}
