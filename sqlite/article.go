@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,10 +48,13 @@ func storedForm(a *runnel.Article) stored {
 		Title:       a.Title,
 		Tags:        []string{},
 		Description: a.Description,
-		Keywords:    a.Keywords,
+		Keywords:    slices.Clip(a.Keywords),
 		Section:     a.Section,
 		Body:        a.Body,
 		Source:      a.Source,
+	}
+	if len(st.Keywords) == 0 {
+		st.Keywords = nil // nil and empty store the same, so they hash the same
 	}
 	if !a.Date.IsZero() {
 		st.Date = a.Date.Format(time.RFC3339Nano)
@@ -270,7 +274,7 @@ func (s *Store) get(ctx context.Context, slug string) (*runnel.Article, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		p := runnel.Passage{Slug: a.Slug, Title: a.Title, Tags: a.Tags}
+		p := runnel.Passage{Slug: a.Slug, Title: a.Title, Tags: slices.Clone(a.Tags)}
 		if err := rows.Scan(&p.Position, &p.Heading, &p.Text); err != nil {
 			return nil, err
 		}
@@ -397,9 +401,11 @@ func (s *Store) SourcesUnder(ctx context.Context, roots []string) (map[string]st
 		return nil, fmt.Errorf("sqlite: sources: %w", err)
 	}
 	defer rows.Close()
-	clean := make([]string, len(roots))
-	for i, r := range roots {
-		clean[i] = filepath.Clean(r)
+	var clean []string
+	for _, r := range roots {
+		if r != "" { // Clean would make it ".", every relative path
+			clean = append(clean, filepath.Clean(r))
+		}
 	}
 	for rows.Next() {
 		var slug, source string

@@ -95,7 +95,7 @@ func benchCorpus(articles, passages int) []*runnel.Article {
 		}
 		var body strings.Builder
 		for range passages {
-			p := runnel.Passage{Heading: words(2 + r.IntN(3)), Text: words(60 + r.IntN(80)) + "."}
+			p := runnel.Passage{Heading: words(2 + r.IntN(3)), Text: words(60+r.IntN(80)) + "."}
 			a.Passages = append(a.Passages, p)
 			fmt.Fprintf(&body, "## %s\n\n%s\n\n", p.Heading, p.Text)
 		}

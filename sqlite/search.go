@@ -54,7 +54,7 @@ func (s *Store) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel
 	}
 	ps, err := s.search(ctx, expr, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: search %q: %w", q.Text, err)
+		return nil, fmt.Errorf("sqlite: search %q: %w", q.Terms, err)
 	}
 	return ps, nil
 }
@@ -66,10 +66,11 @@ type hit struct {
 }
 
 func (s *Store) search(ctx context.Context, expr string, limit int) ([]runnel.Passage, error) {
-	// Two queries in one snapshot. The first ranks and keeps only ids;
-	// snippet() in it would run for every match before the sort, which is
-	// most of the cost for a common word. The second builds the snippets
-	// and reads the text of the few passages kept.
+	// Two queries in one snapshot. The first ranks and keeps only ids:
+	// snippet() there would run for every match before the sort, which
+	// more than doubles the cost of a query that matches thousands of
+	// passages. The second builds the snippets and reads the text of the
+	// few passages kept.
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

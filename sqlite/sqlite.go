@@ -80,8 +80,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s.rw.SetMaxOpenConns(1)
 	s.rw.SetMaxIdleConns(1)
-	s.rw.SetConnMaxLifetime(0)
-	s.rw.SetConnMaxIdleTime(0)
 
 	// The writer migrates (and so switches the file to WAL) before any
 	// reader connects: a query_only reader could not do either.

@@ -131,9 +131,11 @@ func TestPutIdempotent(t *testing.T) {
 			t.Fatalf("Put #%d = %v, %v; want %v, nil", i+1, changed, err, want)
 		}
 	}
-	var updated string
-	if err := s.read.QueryRow(`SELECT updated_at FROM articles WHERE slug = 'a'`).Scan(&updated); err != nil {
-		t.Fatal(err)
+	// Empty and nil store the same.
+	same := *a
+	same.Keywords, same.Tags = []string{}, []string{"x", "x", ""}
+	if changed, err := s.Put(ctx, &same); err != nil || changed {
+		t.Fatalf("Put with empty keywords and duplicate tags = %v, %v; want false, nil", changed, err)
 	}
 
 	edits := []func(a *runnel.Article){
@@ -143,6 +145,7 @@ func TestPutIdempotent(t *testing.T) {
 		func(a *runnel.Article) { a.Tags = []string{"y", "x"} }, // order is stored
 		func(a *runnel.Article) { a.Description = "d" },
 		func(a *runnel.Article) { a.Keywords = []string{"k"} },
+		func(a *runnel.Article) { a.Keywords = []string{"k", ""} },
 		func(a *runnel.Article) { a.Section = "s" },
 		func(a *runnel.Article) { a.Body = "alpha beta" },
 		func(a *runnel.Article) { a.Source = "a.md" },
@@ -371,6 +374,7 @@ func TestSourcesUnder(t *testing.T) {
 		want  []string
 	}{
 		{nil, nil},
+		{[]string{""}, nil},
 		{[]string{"docs"}, []string{"a", "b", "g"}},
 		{[]string{"docs/"}, []string{"a", "b", "g"}},
 		{[]string{"./docs/sub"}, []string{"b"}},
