@@ -3,9 +3,9 @@ package runnel
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -96,7 +96,7 @@ func (a *Answerer) sources(passages []Passage) []Source {
 			Title:   p.Title,
 			URL:     ArticleURL(base, p.Slug),
 			Tags:    nonNil(p.Tags),
-			Score:   math.Round(p.Score*1000) / 1000,
+			Score:   roundScore(p.Score),
 			Snippet: p.Snippet,
 		})
 	}
@@ -137,6 +137,14 @@ func rankTags(named []string, passages []Passage, max int) []string {
 		tags = tags[:max]
 	}
 	return tags
+}
+
+// roundScore keeps four significant digits: enough to compare sources,
+// without the noise of a full float. Scores from small corpora can be tiny,
+// so rounding to a fixed number of decimals would flatten them to zero.
+func roundScore(x float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 4, 64), 64)
+	return r
 }
 
 // ArticleURL returns the URL of the article with the slug under base,

@@ -45,8 +45,7 @@ func ParseQuestion(s string, max int) (Query, error) {
 	terms := make([]string, 0, len(words))
 	seen := make(map[string]bool, len(words))
 	for _, w := range words {
-		// A single letter is a stop word too: "s" of "what's".
-		if !stopWords[w] && utf8.RuneCountInString(w) > 1 && !seen[w] && len(terms) < maxTerms {
+		if !stopWords[w] && !isLetter(w) && !seen[w] && len(terms) < maxTerms {
 			seen[w] = true
 			terms = append(terms, w)
 		}
@@ -65,6 +64,13 @@ func ParseQuestion(s string, max int) (Query, error) {
 		text += "?"
 	}
 	return Query{Text: text, Terms: terms}, nil
+}
+
+// isLetter reports whether w is a single letter, too little to search for
+// ("s" of "what's"); a single digit stays ("3" of "HTTP/3").
+func isLetter(w string) bool {
+	r, n := utf8.DecodeRuneInString(w)
+	return n == len(w) && unicode.IsLetter(r)
 }
 
 // normalizeSpace trims s, collapses runs of white space to one space and

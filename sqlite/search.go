@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,6 +36,33 @@ const (
 // an article is about; the same word once in a body says little.
 const rankSQL = `bm25(passages_fts, 10.0, 4.0, 8.0, 2.0, 1.0)`
 
+// titleBoost multiplies the score of passages of an article whose title
+// the question names in full: asked "what is websocket?", the article
+// titled "WebSocket" should beat "WebSocket vs SSE", whose body may say
+// "WebSocket" more often.
+const titleBoost = 2.0
+
+// titleNamed reports whether every content word of title is among terms
+// (a plural s aside), so the title is the question's subject.
+func titleNamed(title string, terms []string) bool {
+	words := runnel.Words(title)
+	n := 0
+	for _, w := range words {
+		if runnel.IsStopWord(w) {
+			continue
+		}
+		n++
+		if !slices.ContainsFunc(terms, func(t string) bool { return sameWord(w, t) }) {
+			return false
+		}
+	}
+	return n > 0
+}
+
+func sameWord(a, b string) bool {
+	return a == b || a+"s" == b || a == b+"s"
+}
+
 // Search returns up to limit passages that match any of q.Terms, best first.
 // A limit of 0 or less means 10, and more than 100 means 100. No article
 // contributes more than three passages unless fewer than limit passages
@@ -52,7 +80,7 @@ func (s *Store) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel
 	case limit > maxSearchLimit:
 		limit = maxSearchLimit
 	}
-	ps, err := s.search(ctx, expr, limit)
+	ps, err := s.search(ctx, expr, q.Terms, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %q: %w", q.Terms, err)
 	}
@@ -65,7 +93,7 @@ type hit struct {
 	score float64
 }
 
-func (s *Store) search(ctx context.Context, expr string, limit int) ([]runnel.Passage, error) {
+func (s *Store) search(ctx context.Context, expr string, terms []string, limit int) ([]runnel.Passage, error) {
 	// Two queries in one snapshot. The first ranks and keeps only ids:
 	// snippet() there would run for every match before the sort, which
 	// more than doubles the cost of a query that matches thousands of
@@ -80,23 +108,48 @@ func (s *Store) search(ctx context.Context, expr string, limit int) ([]runnel.Pa
 	// The join sits outside the ranking so that it runs for the candidates
 	// only, not for every match.
 	rows, err := tx.QueryContext(ctx, `
-		SELECT f.id, p.slug, f.score
+		SELECT f.id, p.slug, a.title, f.score
 		FROM (
 			SELECT rowid AS id, -`+rankSQL+` AS score
 			FROM passages_fts WHERE passages_fts MATCH ?
 			ORDER BY score DESC, rowid LIMIT ?
-		) AS f JOIN passages p ON p.id = f.id
-		ORDER BY f.score DESC, f.id`, expr, limit*candidatesPer)
+		) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, expr, limit*candidatesPer)
 	if err != nil {
 		return nil, err
 	}
-	var kept, spare []hit
-	count := map[string]int{}
-	for rows.Next() && len(kept) < limit {
+	var hits []hit
+	for rows.Next() {
 		var h hit
-		if err := rows.Scan(&h.id, &h.slug, &h.score); err != nil {
+		var title string
+		if err := rows.Scan(&h.id, &h.slug, &title, &h.score); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if titleNamed(title, terms) {
+			h.score *= titleBoost
+		}
+		hits = append(hits, h)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(hits, func(a, b hit) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	var kept, spare []hit
+	count := map[string]int{}
+	for _, h := range hits {
+		if len(kept) == limit {
+			break
 		}
 		if count[h.slug] < perArticle {
 			count[h.slug]++
@@ -104,12 +157,6 @@ func (s *Store) search(ctx context.Context, expr string, limit int) ([]runnel.Pa
 		} else {
 			spare = append(spare, h)
 		}
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	if len(kept) < limit {
 		// Too few other articles match: better more of the same article
