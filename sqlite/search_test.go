@@ -336,3 +336,24 @@ func FuzzMatchExpr(f *testing.F) {
 		}
 	})
 }
+
+// TestSearchTitleNamedByQuestion checks the title boost: asked about
+// WebSocket, the article titled "WebSocket" beats a comparison article that
+// names WebSocket in its title too and far more often in its body.
+func TestSearchTitleNamedByQuestion(t *testing.T) {
+	s := mustOpen(t)
+	mustPut(t, s, &runnel.Article{Slug: "vs", Title: "WebSocket vs SSE vs Streamed Fetch",
+		Body: strings.Repeat("WebSocket and SSE differ; a WebSocket is bidirectional. ", 12)})
+	mustPut(t, s, &runnel.Article{Slug: "ws", Title: "WebSockets",
+		Body: "The protocol upgrades an HTTP connection to a full-duplex channel. Frames carry messages both ways."})
+	got := slugsOf(mustSearch(t, s, "what is websocket?", 5))
+	if len(got) == 0 || got[0] != "ws" {
+		t.Errorf("Search(what is websocket?) = %v, want ws first", got)
+	}
+	if !titleNamed("Chunked transfer encoding", []string{"chunked", "transfer", "encoding", "work"}) {
+		t.Error("titleNamed(Chunked transfer encoding) = false, want true")
+	}
+	if titleNamed("WebSocket vs SSE", []string{"websocket"}) {
+		t.Error("titleNamed(WebSocket vs SSE, [websocket]) = true, want false")
+	}
+}
