@@ -320,6 +320,13 @@ func FuzzMatchExpr(f *testing.F) {
 	ctx := context.Background()
 
 	f.Fuzz(func(t *testing.T, in string) {
+		// The path a question takes in production: any question the
+		// domain accepts must search without an engine error.
+		if q, err := runnel.ParseQuestion(in, 0); err == nil {
+			if _, err := s.Search(ctx, q, 8); err != nil {
+				t.Fatalf("Search(ParseQuestion(%q)): %v", in, err)
+			}
+		}
 		for _, terms := range [][]string{strings.Fields(in), {in}} {
 			expr := matchExpr(terms)
 			if expr == "" {
