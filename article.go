@@ -57,9 +57,9 @@ type Store interface {
 	Searcher
 
 	// Put inserts a, or replaces the article with the same slug, together
-	// with its passages. It reports whether anything was stored: putting an
-	// unchanged article again is a no-op.
-	Put(ctx context.Context, a *Article) (changed bool, err error)
+	// with its passages, and reports which it did. Putting an unchanged
+	// article again writes nothing and returns PutUnchanged.
+	Put(ctx context.Context, a *Article) (PutResult, error)
 	// Get returns the article with the slug, with its body.
 	// It returns ENOTFOUND if there is none.
 	Get(ctx context.Context, slug string) (*Article, error)
@@ -73,6 +73,26 @@ type Store interface {
 	// SourcesUnder returns the slug and source of every article whose source
 	// path lies under one of roots (used by import --prune).
 	SourcesUnder(ctx context.Context, roots []string) (map[string]string, error)
+}
+
+// PutResult says what Store.Put did.
+type PutResult int
+
+// Results of Store.Put.
+const (
+	PutUnchanged PutResult = iota // the same article was already stored
+	PutAdded                      // no article had the slug
+	PutUpdated                    // the article with the slug was replaced
+)
+
+func (r PutResult) String() string {
+	switch r {
+	case PutAdded:
+		return "added"
+	case PutUpdated:
+		return "updated"
+	}
+	return "unchanged"
 }
 
 // Searcher is the read side the answer pipeline needs.

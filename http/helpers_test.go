@@ -29,12 +29,12 @@ func newMemStore(articles ...runnel.Article) *memStore {
 	return s
 }
 
-func (s *memStore) Put(_ context.Context, a *runnel.Article) (bool, error) {
+func (s *memStore) Put(_ context.Context, a *runnel.Article) (runnel.PutResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := *a
 	s.articles[a.Slug] = &c
-	return true, nil
+	return runnel.PutAdded, nil
 }
 
 func (s *memStore) Get(_ context.Context, slug string) (*runnel.Article, error) {

@@ -323,24 +323,17 @@ func (r *importRun) put(a *runnel.Article, f file, line int) error {
 	if err := r.ctx.Err(); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	existed := true
-	if _, err := r.Store.Get(r.ctx, a.Slug); err != nil {
-		if runnel.ErrorCode(err) != runnel.ENOTFOUND {
-			return fmt.Errorf("import %s: %w", where, err)
-		}
-		existed = false
-	}
-	changed, err := r.Store.Put(r.ctx, a)
+	res, err := r.Store.Put(r.ctx, a)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", where, err)
 	}
-	switch {
-	case !changed:
-		r.sum.Unchanged++
-	case existed:
+	switch res {
+	case runnel.PutAdded:
+		r.sum.Added++
+	case runnel.PutUpdated:
 		r.sum.Updated++
 	default:
-		r.sum.Added++
+		r.sum.Unchanged++
 	}
 	return nil
 }

@@ -29,17 +29,21 @@ var _ runnel.Store = (*memStore)(nil)
 
 func newMemStore() *memStore { return &memStore{articles: map[string]runnel.Article{}} }
 
-func (s *memStore) Put(ctx context.Context, a *runnel.Article) (bool, error) {
+func (s *memStore) Put(ctx context.Context, a *runnel.Article) (runnel.PutResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failPut != nil {
-		return false, s.failPut
+		return runnel.PutUnchanged, s.failPut
 	}
-	if old, ok := s.articles[a.Slug]; ok && reflect.DeepEqual(old, *a) {
-		return false, nil
+	old, ok := s.articles[a.Slug]
+	if ok && reflect.DeepEqual(old, *a) {
+		return runnel.PutUnchanged, nil
 	}
 	s.articles[a.Slug] = *a
-	return true, nil
+	if ok {
+		return runnel.PutUpdated, nil
+	}
+	return runnel.PutAdded, nil
 }
 
 func (s *memStore) Get(ctx context.Context, slug string) (*runnel.Article, error) {

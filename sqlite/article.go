@@ -92,40 +92,43 @@ func (st stored) hash() string {
 // Passages are numbered by their order in a.Passages; their Slug, Title and
 // Tags fields are ignored (the article's own are used). If a has a body but
 // no passages, the body becomes a single passage.
-func (s *Store) Put(ctx context.Context, a *runnel.Article) (changed bool, err error) {
+func (s *Store) Put(ctx context.Context, a *runnel.Article) (runnel.PutResult, error) {
 	if a == nil || a.Slug == "" {
-		return false, runnel.Errorf(runnel.EINVALID, "An article needs a slug.")
+		return runnel.PutUnchanged, runnel.Errorf(runnel.EINVALID, "An article needs a slug.")
 	}
 	if strings.TrimSpace(a.Title) == "" {
-		return false, runnel.Errorf(runnel.EINVALID, "Article %q needs a title.", a.Slug)
+		return runnel.PutUnchanged, runnel.Errorf(runnel.EINVALID, "Article %q needs a title.", a.Slug)
 	}
-	changed, err = s.put(ctx, a.Slug, storedForm(a), a.Date)
+	res, err := s.put(ctx, a.Slug, storedForm(a), a.Date)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: put %s: %w", a.Slug, err)
+		return runnel.PutUnchanged, fmt.Errorf("sqlite: put %s: %w", a.Slug, err)
 	}
-	return changed, nil
+	return res, nil
 }
 
-func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time) (bool, error) {
+func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time) (runnel.PutResult, error) {
+	const none = runnel.PutUnchanged
 	hash := st.hash()
 	tx, err := s.rw.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return none, err
 	}
 	defer tx.Rollback()
 
+	res := runnel.PutUpdated
 	var old string
 	switch err := tx.QueryRowContext(ctx, `SELECT hash FROM articles WHERE slug = ?`, slug).Scan(&old); {
 	case errors.Is(err, sql.ErrNoRows):
+		res = runnel.PutAdded
 	case err != nil:
-		return false, err
+		return none, err
 	case old == hash:
-		return false, nil
+		return none, nil
 	}
 
 	keywords, err := json.Marshal(nonNil(st.Keywords))
 	if err != nil {
-		return false, err
+		return none, err
 	}
 	var dateUnix any // NULL for an unknown date, so that it sorts last
 	if st.Date != "" {
@@ -141,16 +144,16 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 			hash = excluded.hash, updated_at = excluded.updated_at`,
 		slug, st.Title, st.Date, dateUnix, st.Description, string(keywords), st.Section,
 		st.Body, st.Source, hash, time.Now().UTC().Format(time.RFC3339)); err != nil {
-		return false, err
+		return none, err
 	}
 
 	// Replace rather than diff: an article has a handful of tags and
 	// passages, and the trigger on passages clears the index as it goes.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM article_tags WHERE slug = ?`, slug); err != nil {
-		return false, err
+		return none, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM passages WHERE slug = ?`, slug); err != nil {
-		return false, err
+		return none, err
 	}
 
 	tagText := make([]string, 0, 2*len(st.Tags))
@@ -159,7 +162,7 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO article_tags (slug, position, tag, norm) VALUES (?, ?, ?, ?)`,
 			slug, i, t, norm); err != nil {
-			return false, err
+			return none, err
 		}
 		// "web-socket" is indexed as "web" and "socket"; add "websocket" so
 		// that the question's spelling finds it too.
@@ -174,32 +177,32 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 	insPassage, err := tx.PrepareContext(ctx,
 		`INSERT INTO passages (slug, position, heading, text) VALUES (?, ?, ?, ?)`)
 	if err != nil {
-		return false, err
+		return none, err
 	}
 	defer insPassage.Close()
 	insIndex, err := tx.PrepareContext(ctx,
 		`INSERT INTO passages_fts (rowid, title, heading, tags, meta, body) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return false, err
+		return none, err
 	}
 	defer insIndex.Close()
 	for i, p := range st.Passages {
 		res, err := insPassage.ExecContext(ctx, slug, i, p.Heading, p.Text)
 		if err != nil {
-			return false, err
+			return none, err
 		}
 		id, err := res.LastInsertId()
 		if err != nil {
-			return false, err
+			return none, err
 		}
 		if _, err := insIndex.ExecContext(ctx, id, st.Title, p.Heading, tags, meta, p.Text); err != nil {
-			return false, err
+			return none, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return false, err
+		return none, err
 	}
-	return true, nil
+	return res, nil
 }
 
 // articleColumns are the columns scanArticle reads, body excluded.

@@ -77,9 +77,9 @@ func TestPutGet(t *testing.T) {
 			{Heading: "Close", Text: "Close it.", Position: 7},
 		},
 	}
-	changed, err := s.Put(ctx, in)
-	if err != nil || !changed {
-		t.Fatalf("Put = %v, %v; want true, nil", changed, err)
+	res, err := s.Put(ctx, in)
+	if err != nil || res != runnel.PutAdded {
+		t.Fatalf("Put = %v, %v; want added, nil", res, err)
 	}
 	got, err := s.Get(ctx, in.Slug)
 	if err != nil {
@@ -112,9 +112,9 @@ func TestPutInvalid(t *testing.T) {
 		{Slug: "no-title"},
 		{Slug: "blank-title", Title: " \t"},
 	} {
-		changed, err := s.Put(context.Background(), a)
-		if changed {
-			t.Errorf("Put(%+v) changed = true", a)
+		res, err := s.Put(context.Background(), a)
+		if res != runnel.PutUnchanged {
+			t.Errorf("Put(%+v) = %v, want unchanged", a, res)
 		}
 		wantCode(t, err, runnel.EINVALID)
 	}
@@ -125,17 +125,17 @@ func TestPutIdempotent(t *testing.T) {
 	s := mustOpen(t)
 	a := &runnel.Article{Slug: "a", Title: "A", Tags: []string{"x"}, Body: "alpha",
 		Passages: []runnel.Passage{{Text: "alpha"}}}
-	for i, want := range []bool{true, false, false} {
-		changed, err := s.Put(ctx, a)
-		if err != nil || changed != want {
-			t.Fatalf("Put #%d = %v, %v; want %v, nil", i+1, changed, err, want)
+	for i, want := range []runnel.PutResult{runnel.PutAdded, runnel.PutUnchanged, runnel.PutUnchanged} {
+		res, err := s.Put(ctx, a)
+		if err != nil || res != want {
+			t.Fatalf("Put #%d = %v, %v; want %v, nil", i+1, res, err, want)
 		}
 	}
 	// Empty and nil store the same.
 	same := *a
 	same.Keywords, same.Tags = []string{}, []string{"x", "x", ""}
-	if changed, err := s.Put(ctx, &same); err != nil || changed {
-		t.Fatalf("Put with empty keywords and duplicate tags = %v, %v; want false, nil", changed, err)
+	if res, err := s.Put(ctx, &same); err != nil || res != runnel.PutUnchanged {
+		t.Fatalf("Put with empty keywords and duplicate tags = %v, %v; want unchanged, nil", res, err)
 	}
 
 	edits := []func(a *runnel.Article){
@@ -155,19 +155,19 @@ func TestPutIdempotent(t *testing.T) {
 	}
 	for i, edit := range edits {
 		edit(a)
-		changed, err := s.Put(ctx, a)
-		if err != nil || !changed {
-			t.Fatalf("Put after edit %d = %v, %v; want true, nil", i, changed, err)
+		res, err := s.Put(ctx, a)
+		if err != nil || res != runnel.PutUpdated {
+			t.Fatalf("Put after edit %d = %v, %v; want updated, nil", i, res, err)
 		}
-		changed, err = s.Put(ctx, a)
-		if err != nil || changed {
-			t.Fatalf("Put again after edit %d = %v, %v; want false, nil", i, changed, err)
+		res, err = s.Put(ctx, a)
+		if err != nil || res != runnel.PutUnchanged {
+			t.Fatalf("Put again after edit %d = %v, %v; want unchanged, nil", i, res, err)
 		}
 	}
 	// Fields Put ignores do not count as changes.
 	a.Passages[0].Score, a.Passages[0].Slug, a.Passages[0].Position = 3, "zzz", 9
-	if changed, err := s.Put(ctx, a); err != nil || changed {
-		t.Errorf("Put with ignored fields changed = %v, %v; want false, nil", changed, err)
+	if res, err := s.Put(ctx, a); err != nil || res != runnel.PutUnchanged {
+		t.Errorf("Put with ignored fields = %v, %v; want unchanged, nil", res, err)
 	}
 }
 
@@ -347,8 +347,8 @@ func TestDelete(t *testing.T) {
 		t.Errorf("passages + index rows = %d, %v; want 2", n, err)
 	}
 	// Deleting and putting again is a change, not a no-op.
-	if changed, err := s.Put(ctx, &runnel.Article{Slug: "gone", Title: "Gone", Tags: []string{"ghost"}, Body: "A spectre haunts."}); err != nil || !changed {
-		t.Errorf("Put after Delete = %v, %v; want true", changed, err)
+	if res, err := s.Put(ctx, &runnel.Article{Slug: "gone", Title: "Gone", Tags: []string{"ghost"}, Body: "A spectre haunts."}); err != nil || res != runnel.PutAdded {
+		t.Errorf("Put after Delete = %v, %v; want added", res, err)
 	}
 }
 
@@ -419,8 +419,8 @@ func TestReopen(t *testing.T) {
 		if got, err := s.Get(ctx, "a"); err != nil || got.Title != "Persistent" {
 			t.Fatalf("Get after reopening = %+v, %v", got, err)
 		}
-		if changed, err := s.Put(ctx, a); err != nil || changed {
-			t.Errorf("Put of the same article after reopening = %v, %v; want false", changed, err)
+		if res, err := s.Put(ctx, a); err != nil || res != runnel.PutUnchanged {
+			t.Errorf("Put of the same article after reopening = %v, %v; want unchanged", res, err)
 		}
 		ms, _ := migrations()
 		var v int
