@@ -165,7 +165,7 @@ func words(tokens ...string) runnel.Generator {
 
 // newServer starts a test server with gen as the generator; opt may adjust
 // the Server before it starts.
-func newServer(t *testing.T, gen runnel.Generator, opt ...func(*rhttp.Server)) (*rhttp.Server, *httptest.Server) {
+func newServer(t testing.TB, gen runnel.Generator, opt ...func(*rhttp.Server)) (*rhttp.Server, *httptest.Server) {
 	t.Helper()
 	store := newMemStore(testArticles...)
 	s := &rhttp.Server{
