@@ -55,6 +55,9 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 	var emitErr error
 	done, err := a.Generator.Generate(ctx, Prompt{Question: q.Text, Terms: q.Terms, Passages: passages},
 		func(tok string) error {
+			if emitErr != nil {
+				return emitErr // the generator ignored a failed emit
+			}
 			if tok == "" {
 				return nil
 			}

@@ -3,6 +3,7 @@ package runnel
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -92,11 +93,7 @@ func (e Event) AppendJSON(b []byte) ([]byte, error) {
 	case EventTitles:
 		data = nonNil(e.Titles)
 	case EventSources:
-		if e.Sources == nil {
-			data = []Source{}
-		} else {
-			data = e.Sources
-		}
+		data = sourcesData(e.Sources)
 	case EventDone:
 		if e.Done == nil {
 			data = Done{FinishReason: FinishStop}
@@ -173,7 +170,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		}
 		return nil
 	}
-	if len(w.Data) == 0 {
+	if len(w.Data) == 0 || string(w.Data) == "null" {
 		if w.Type == EventDone {
 			return nil
 		}
@@ -186,6 +183,24 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("error event has no code")
 	}
 	return nil
+}
+
+// sourcesData returns sources ready to encode: never null, and never a
+// null tags list, which the protocol defines as [string].
+func sourcesData(sources []Source) []Source {
+	if sources == nil {
+		return []Source{}
+	}
+	for i, s := range sources {
+		if s.Tags == nil {
+			c := slices.Clone(sources)
+			for j := i; j < len(c); j++ {
+				c[j].Tags = nonNil(c[j].Tags)
+			}
+			return c
+		}
+	}
+	return sources
 }
 
 func nonNil(s []string) []string {

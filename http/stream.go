@@ -23,6 +23,13 @@ const maxBatch = 32 << 10
 // stream is one streamed answer: a producer goroutine runs the pipeline
 // and sends events on a bounded channel; the handler goroutine encodes
 // them, coalescing whatever is queued into one write and one flush.
+//
+// Every event but a token is a checkpoint: the producer waits until it has
+// been flushed. What follows query (the search) and sources (generation)
+// can keep a CPU busy for milliseconds, and on a single core the writer
+// would not run until the producer yielded; the wait makes sure the client
+// holds each stage before the next begins. Tokens do not wait, so a burst
+// of them still coalesces.
 type stream struct {
 	s      *Server
 	w      http.ResponseWriter
@@ -30,12 +37,15 @@ type stream struct {
 	rc     *http.ResponseController
 	id     string
 	buf    []byte
+	acks   chan struct{} // a flush that carried a checkpoint event
+	owed   bool          // the pending batch holds a checkpoint
 	events int
 	last   runnel.EventType
 }
 
 func newStream(s *Server, w http.ResponseWriter, r *http.Request) *stream {
-	return &stream{s: s, w: w, r: r, rc: http.NewResponseController(w), id: requestID(r), buf: make([]byte, 0, 4096)}
+	return &stream{s: s, w: w, r: r, rc: http.NewResponseController(w), id: requestID(r),
+		buf: make([]byte, 0, 4096), acks: make(chan struct{}, 1)}
 }
 
 var (
@@ -87,6 +97,14 @@ func (st *stream) run(q runnel.Query) {
 		answerErr = s.Answerer.Answer(ctx, q, func(e runnel.Event) error {
 			select {
 			case events <- e:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			if e.Type == runnel.EventToken {
+				return nil
+			}
+			select {
+			case <-st.acks:
 				return nil
 			case <-ctx.Done():
 				return context.Cause(ctx)
@@ -139,6 +157,7 @@ func (st *stream) add(e runnel.Event) {
 		b, _ = runnel.Event{Type: runnel.EventError, Err: &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}}.AppendJSON(st.buf)
 	}
 	st.buf = append(b, '\n')
+	st.owed = st.owed || (e.Type != runnel.EventToken && e.Type != runnel.EventPing)
 	st.events++
 	st.last = e.Type
 }
@@ -178,6 +197,15 @@ func (st *stream) flush() error {
 	}
 	if err := st.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
+	}
+	if st.owed {
+		// At most one checkpoint is in flight: its producer waits for
+		// this ack before it can send another, so the send never blocks.
+		st.owed = false
+		select {
+		case st.acks <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

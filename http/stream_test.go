@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,10 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -516,5 +519,79 @@ func TestLongStreamOutlivesServerTimeouts(t *testing.T) {
 	}
 	if n := len(got); n != 13 {
 		t.Errorf("got %d events, want 13: %v", n, types(got))
+	}
+}
+
+// gatedSearcher checks, when the search starts, that the query event is
+// already on the wire.
+type gatedSearcher struct {
+	*memStore
+	sent func(runnel.EventType) bool
+	t    *testing.T
+}
+
+func (g gatedSearcher) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel.Passage, error) {
+	if !g.sent(runnel.EventQuery) {
+		g.t.Error("the search started before the query event was written to the connection")
+	}
+	return g.memStore.Search(ctx, q, limit)
+}
+
+// wireListener records what the server writes to its connections.
+type wireListener struct {
+	net.Listener
+	mu  sync.Mutex
+	out []byte
+}
+
+func (l *wireListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return &wireConn{c, l}, err
+}
+
+type wireConn struct {
+	net.Conn
+	l *wireListener
+}
+
+func (c *wireConn) Write(b []byte) (int, error) {
+	c.l.mu.Lock()
+	c.l.out = append(c.l.out, b...)
+	c.l.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// TestStagesAreWrittenFirst checks the checkpoints: the search begins only
+// once the query event is on the wire, and generation only once sources
+// is, so slow work never holds back an event that is ready, even when the
+// producer would otherwise keep the only CPU busy.
+func TestStagesAreWrittenFirst(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	wl := &wireListener{}
+	sent := func(typ runnel.EventType) bool {
+		wl.mu.Lock()
+		defer wl.mu.Unlock()
+		return bytes.Contains(wl.out, []byte(`{"type":"`+string(typ)+`"`))
+	}
+	gen := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		if !sent(runnel.EventSources) {
+			t.Error("generation started before the sources event was written to the connection")
+		}
+		return runnel.Done{FinishReason: runnel.FinishStop}, emit("ok")
+	})
+	store := newMemStore(testArticles...)
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: gatedSearcher{store, sent, t}, Generator: gen}, Store: store}
+	ts := httptest.NewUnstartedServer(s.Handler())
+	wl.Listener = ts.Listener
+	ts.Listener = wl
+	ts.Start()
+	defer ts.Close()
+	for range 20 {
+		wl.mu.Lock()
+		wl.out = nil
+		wl.mu.Unlock()
+		if _, err := collect(t, ts.URL, "websocket"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
