@@ -66,11 +66,11 @@ func ParseQuestion(s string, max int) (Query, error) {
 	return Query{Text: text, Terms: terms}, nil
 }
 
-// isLetter reports whether w is a single letter, too little to search for
-// ("s" of "what's"); a single digit stays ("3" of "HTTP/3").
+// isLetter reports whether w is a single letter (or mark), too little to
+// search for ("s" of "what's"); a single digit stays ("3" of "HTTP/3").
 func isLetter(w string) bool {
 	r, n := utf8.DecodeRuneInString(w)
-	return n == len(w) && unicode.IsLetter(r)
+	return n == len(w) && !unicode.IsDigit(r)
 }
 
 // normalizeSpace trims s, collapses runs of white space to one space and
@@ -95,12 +95,15 @@ func normalizeSpace(s string) string {
 	return b.String()
 }
 
-// Words splits s into lower-case words of letters and digits. Everything
+// Words splits s into lower-case words of letters and digits (with their
+// combining marks, so a decomposed "ü" stays inside its word). Everything
 // else (punctuation, quotes, operators) separates words.
 func Words(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !isWordRune(r) })
+}
+
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r)
 }
 
 // NormalizeTag returns the form in which tags and question words are
@@ -109,7 +112,7 @@ func Words(s string) []string {
 func NormalizeTag(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+		if isWordRune(r) {
 			b.WriteRune(r)
 		}
 	}

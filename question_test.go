@@ -363,7 +363,7 @@ func FuzzParseQuestion(f *testing.F) {
 				t.Errorf("ParseQuestion(%q, %d).Terms = %q, contains an empty term", s, max, q.Terms)
 			}
 			for _, r := range term {
-				if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				if !isWordRune(r) {
 					t.Errorf("ParseQuestion(%q, %d).Terms = %q, term %q contains %U", s, max, q.Terms, term, r)
 				}
 			}
