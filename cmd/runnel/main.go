@@ -77,6 +77,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "import":
 		return runImport(ctx, rest, env, stdout, stderr)
 	case "version", "-version", "--version":
+		fs := flag.NewFlagSet("runnel version", flag.ContinueOnError)
+		fs.Usage = func() { fmt.Fprintf(fs.Output(), "Usage: runnel version\n\nPrint runnel's version.\n") }
+		if err := parse(fs, rest, stderr); err != nil {
+			return err
+		}
 		fmt.Fprintln(stdout, "runnel", version())
 		return nil
 	case "help", "-h", "-help", "--help":

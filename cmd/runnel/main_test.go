@@ -278,6 +278,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"help"}, 0, "runnel serve"},
 		{[]string{"version"}, 0, "runnel "},
+		{[]string{"version", "-h"}, 0, "Usage: runnel version"},
 		{[]string{"serve", "-h"}, 0, "-addr"},
 		{[]string{"ask", "-h"}, 0, "-server"},
 		{[]string{"import", "-h"}, 0, "-prune"},
