@@ -17,6 +17,10 @@ import (
 // own generation instead of growing a buffer.
 const queueLen = 32
 
+// deadlineMargin is the time kept before a request's own deadline to
+// write the terminal error event.
+const deadlineMargin = 500 * time.Millisecond
+
 // maxBatch caps the bytes written in one Write when events pile up.
 const maxBatch = 32 << 10
 
@@ -71,6 +75,12 @@ func (st *stream) run(q runnel.Query) {
 	max := s.MaxStreamDuration
 	if max <= 0 {
 		max = DefaultMaxStreamDuration
+	}
+	if dl, ok := st.r.Context().Deadline(); ok {
+		// The request itself has a deadline (on AWS Lambda, the
+		// invocation's): end the stream with an error event while there is
+		// still time to write it, not when the platform kills the process.
+		max = min(max, time.Until(dl)-deadlineMargin)
 	}
 	ctx, cancel := context.WithCancelCause(st.r.Context())
 	defer cancel(nil)

@@ -595,3 +595,28 @@ func TestStagesAreWrittenFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestDeadline gives the request a deadline of its own, as AWS
+// Lambda does with the invocation's, and expects a timeout error event
+// before it, not a cut connection.
+func TestRequestDeadline(t *testing.T) {
+	stall := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		emit("waiting ")
+		<-ctx.Done()
+		return runnel.Done{}, ctx.Err()
+	})
+	store := newMemStore(testArticles...)
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: stall}, Store: store}
+	h := s.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 800*time.Millisecond)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	defer ts.Close()
+	got, err := collect(t, ts.URL, "websocket")
+	var re *runnel.Error
+	if !errors.As(err, &re) || re.Code != runnel.ETIMEOUT {
+		t.Fatalf("Ask = %v (events %v), want a timeout error event", err, types(got))
+	}
+}
