@@ -22,6 +22,13 @@ import (
 )
 
 func main() {
+	// AWS Lambda starts the binary with no arguments and the Runtime API's
+	// address in AWS_LAMBDA_RUNTIME_API: serve the invocations. With a
+	// command (runnel version) it runs the command anywhere. The platform
+	// stops the process itself, so no signal handler here.
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" && len(os.Args) == 1 {
+		os.Exit(exitCode(runLambda(context.Background(), os.Getenv, os.Stderr), os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
