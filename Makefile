@@ -4,8 +4,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.Version=$(VERSION)
 PKGS     := ./...
 FUZZTIME ?= 30s
+JS       := web/client
 
-.PHONY: all build test vet fmt-check fuzz bench serve clean
+.PHONY: all build test test-js vet fmt-check fuzz bench serve clean
 
 all: build
 
@@ -13,9 +14,22 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/runnel ./cmd/runnel
 
-## test: every test (formatting, vet, race-enabled unit and end-to-end tests)
+## test: every test (formatting, vet, race-enabled unit and end-to-end tests),
+## then the JS client's and the page's tests
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) test-js
+
+## test-js: the JS client in Node (node --test), then the page and the client in
+## Debian's Chromium driven by playwright-core; both against Go servers the
+## tests build and start. Screenshots go to web/testoutput/.
+test-js: $(JS)/node_modules/.package-lock.json
+	cd $(JS) && npm test
+	cd $(JS) && npm run test:browser
+
+# npm ci installs the locked test tools when the lock is newer than them.
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund
 
 vet:
 	$(GO) vet $(PKGS)

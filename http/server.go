@@ -40,6 +40,13 @@ type Server struct {
 	Logger   *slog.Logger // nil logs nothing
 	Version  string
 
+	// Pages serves the site for people: the page that asks at /, its files
+	// under /static/, and the HTML of /articles, /articles/{slug}, /tags
+	// and unknown paths for requests whose Accept header prefers text/html
+	// (see pages.go). It sees those requests with their paths unchanged.
+	// nil serves the API alone.
+	Pages http.Handler
+
 	MaxQuestion       int           // bytes; default runnel.DefaultMaxQuestion
 	MaxBody           int64         // bytes of a POST body; default 64 KiB
 	PingInterval      time.Duration // silence before a ping; default 15 s
@@ -67,15 +74,35 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /articles/stream", s.handleStream)
 	mux.HandleFunc("POST /articles/stream", s.handleStream)
-	mux.HandleFunc("GET /articles", s.handleArticles)
-	mux.HandleFunc("GET /articles/{slug...}", s.handleArticle)
-	mux.HandleFunc("GET /tags", s.handleTags)
+	mux.HandleFunc("GET /articles", s.page(s.handleArticles))
+	mux.HandleFunc("GET /articles/{slug...}", s.page(s.handleArticle))
+	mux.HandleFunc("GET /tags", s.page(s.handleTags))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /{$}", s.handleIndex)
+	mux.HandleFunc("GET /{$}", s.page(s.handleIndex))
+	if s.Pages != nil {
+		mux.Handle("GET /static/", s.Pages)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, runnel.Errorf(runnel.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			s.page(handleNotFound)(w, r)
+			return
+		}
+		handleNotFound(w, r)
 	})
 	return s.logRequests(mux)
+}
+
+// page returns api, or, with Pages set, a handler that gives browsers the
+// page and everyone else api.
+func (s *Server) page(api http.HandlerFunc) http.HandlerFunc {
+	if s.Pages == nil {
+		return api
+	}
+	return negotiate(api, s.Pages)
+}
+
+func handleNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, runnel.Errorf(runnel.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
 }
 
 // Run serves on ln until ctx is done, then shuts down gracefully: it stops

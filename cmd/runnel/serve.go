@@ -12,6 +12,7 @@ import (
 	"github.com/runnel/runnel"
 	"github.com/runnel/runnel/extractive"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/web"
 )
 
 func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -62,6 +63,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 			Generator: extractive.New(extractive.Options{}),
 		},
 		Store:             store,
+		Pages:             web.Handler(store),
 		Logger:            logger,
 		Version:           version(),
 		MaxQuestion:       maxQuestion,

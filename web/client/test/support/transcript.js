@@ -1,0 +1,28 @@
+// A protocol v1 transcript with characters of every UTF-8 length (é: 2 bytes,
+// € and 漢: 3, 😀: 4), in tokens, tags, titles and sources, for split tests.
+
+export const transcriptEvents = [
+  { type: 'query', data: 'qu’est-ce qu’un WebSocket ? 漢字?' },
+  { type: 'tags', data: ['websocket', 'réseau', '漢字', 'émoji-😀'] },
+  { type: 'titles', data: ['WebSocket', 'Événements serveur'] },
+  {
+    type: 'sources',
+    data: [
+      { slug: 'websocket', title: 'WebSocket', url: '/articles/websocket', tags: ['websocket'], score: 9.06, snippet: 'Un canal « full-duplex » …' },
+      { slug: 'sse', title: 'Événements serveur', url: '/articles/sse', tags: ['sse', 'réseau'], score: 4.5, snippet: '😀 one way' },
+    ],
+  },
+  ...['Un ', 'WebSocket ', 'coûte ', '5 € ', 'et ', '漢字 ', 'de ', 'plus: ', '😀😀', '.\n\n', 'Ça ', 'marche', '.'].map(
+    (data) => ({ type: 'token', data }),
+  ),
+  { type: 'done', data: { finish_reason: 'stop', id: 'abc123' } },
+];
+
+/** The transcript as the server writes it: one JSON object a line. */
+export const transcript = transcriptEvents.map((e) => JSON.stringify(e) + '\n').join('');
+
+/** The answer: every token's data, in order. */
+export const transcriptAnswer = transcriptEvents
+  .filter((e) => e.type === 'token')
+  .map((e) => e.data)
+  .join('');

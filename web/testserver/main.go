@@ -1,0 +1,492 @@
+// Command testserver is the runnel server that the JS client's Node and
+// browser tests drive (web/client/test). It is the real thing where it
+// matters: rhttp.Server with its stream writer, the pages of package web, the
+// SQLite store loaded with the embedded articles, and the extractive
+// generator's answers. Only the pace of the tokens and the fate of the
+// connection are in the test's hands, through routes under /test/:
+//
+//	POST /test/reset                 back to mode instant, counters to zero
+//	POST /test/mode?mode=M&after=N&steps=S
+//	POST /test/release               let a gated answer emit its next step
+//	GET  /test/state                 what the generator did (JSON, see state)
+//	GET  /test/axios.min.js          the file given by -axios (axios's browser build)
+//
+// Modes: instant (the answer at once), gated (the answer in S steps, each
+// after a release), hang (N tokens, then wait until the client leaves),
+// error (N tokens, then an error event), cut (N tokens, then the connection
+// closes without the end of the chunked body; with gate=1, only once
+// released), cut-after-done (the whole answer and done, then the same), bytes
+// (the whole answer, one byte per chunk). Gates, not sleeps: a test waits for
+// a state, then releases.
+//
+// It listens on 127.0.0.1 (a free port unless -addr says otherwise), prints
+// its URL on the first line of stdout, and exits on SIGTERM or when its
+// standard input closes, so a test that dies cannot leave it running.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/corpus"
+	"github.com/runnel/runnel/extractive"
+	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/markdown"
+	"github.com/runnel/runnel/sqlite"
+	"github.com/runnel/runnel/web"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "testserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:0", "listen on `host:port`")
+	axios := flag.String("axios", "", "`file` served at /test/axios.min.js")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		io.Copy(io.Discard, os.Stdin) // the parent test is gone when this ends
+		stop()
+	}()
+
+	dir, err := os.MkdirTemp("", "runnel-testserver-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "runnel.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := load(ctx, store); err != nil {
+		return fmt.Errorf("load articles: %w", err)
+	}
+
+	c := newControl()
+	srv := &rhttp.Server{
+		Answerer: &runnel.Answerer{
+			Searcher:  store,
+			Generator: &controlled{c: c, inner: extractive.New(extractive.Options{})},
+		},
+		Store:           store,
+		Pages:           web.Handler(store),
+		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Version:         "test",
+		ShutdownTimeout: time.Second,
+	}
+	mux := http.NewServeMux()
+	c.routes(mux, *axios)
+	mux.Handle("/", c.relay(srv.Handler()))
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("http://%s\n", ln.Addr())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if hs.Shutdown(sctx) != nil {
+			hs.Close()
+		}
+	}()
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// load puts the embedded articles into store, as runnel serve does.
+func load(ctx context.Context, store runnel.Store) error {
+	files := corpus.FS()
+	return fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(name) != ".md" {
+			return err
+		}
+		src, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		a, err := markdown.Parse(name, src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		a.Slug = strings.TrimSuffix(name, path.Ext(name))
+		for i := range a.Passages {
+			a.Passages[i].Slug = a.Slug
+		}
+		_, err = store.Put(ctx, a)
+		return err
+	})
+}
+
+// Modes of the control.
+const (
+	modeInstant      = "instant"
+	modeGated        = "gated"
+	modeHang         = "hang"
+	modeError        = "error"
+	modeCut          = "cut"
+	modeCutAfterDone = "cut-after-done"
+	modeBytes        = "bytes"
+)
+
+// control is the test's hand on the server: the mode for the next answers,
+// the gate of a gated answer, and what the generator did.
+type control struct {
+	mu      sync.Mutex
+	mode    string
+	after   int  // tokens before hang, error or cut
+	steps   int  // steps of a gated answer
+	cutGate bool // cut waits for a release
+	permits chan struct{}
+	st      state
+}
+
+// state is what GET /test/state reports.
+type state struct {
+	Mode      string `json:"mode"`
+	Started   int    `json:"started"`   // generations begun
+	Running   int    `json:"running"`   // generations not yet returned
+	Finished  int    `json:"finished"`  // generations that returned with their context alive
+	Cancelled int    `json:"cancelled"` // generations whose context ended (the client left)
+	Waiting   bool   `json:"waiting"`   // a generation is parked at a gate or hanging
+	Step      int    `json:"step"`      // steps of the current gated answer emitted so far
+	Steps     int    `json:"steps"`     // steps it has in all
+	Tokens    int    `json:"tokens"`    // tokens the current answer emitted so far
+	Emitted   string `json:"emitted"`   // their text
+	Answer    string `json:"answer"`    // the whole answer the generator would give
+	Relayed   string `json:"relayed"`   // in the modes that relay: the tokens sent to the client
+	Cutting   bool   `json:"cutting"`   // a gated cut waits for its release
+}
+
+func newControl() *control {
+	c := &control{}
+	c.reset()
+	return c
+}
+
+func (c *control) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mode, c.after, c.steps, c.cutGate = modeInstant, 3, 4, false
+	c.permits = make(chan struct{}, 1000)
+	c.st = state{}
+}
+
+func (c *control) routes(mux *http.ServeMux, axios string) {
+	mux.HandleFunc("POST /test/reset", func(w http.ResponseWriter, r *http.Request) {
+		c.reset()
+		c.writeState(w)
+	})
+	mux.HandleFunc("POST /test/mode", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		mode := q.Get("mode")
+		switch mode {
+		case modeInstant, modeGated, modeHang, modeError, modeCut, modeCutAfterDone, modeBytes:
+		default:
+			http.Error(w, "unknown mode "+strconv.Quote(mode), http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.mode = mode
+		if n, err := strconv.Atoi(q.Get("after")); err == nil && n >= 0 {
+			c.after = n
+		}
+		if n, err := strconv.Atoi(q.Get("steps")); err == nil && n > 0 {
+			c.steps = n
+		}
+		c.cutGate = q.Get("gate") == "1"
+		c.mu.Unlock()
+		c.writeState(w)
+	})
+	mux.HandleFunc("POST /test/release", func(w http.ResponseWriter, r *http.Request) {
+		c.permits <- struct{}{}
+		c.writeState(w)
+	})
+	mux.HandleFunc("GET /test/state", func(w http.ResponseWriter, r *http.Request) {
+		c.writeState(w)
+	})
+	mux.HandleFunc("GET /test/axios.min.js", func(w http.ResponseWriter, r *http.Request) {
+		if axios == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeFile(w, r, axios)
+	})
+}
+
+func (c *control) writeState(w http.ResponseWriter) {
+	c.mu.Lock()
+	st := c.st
+	st.Mode = c.mode
+	c.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(st)
+}
+
+// controlled is the generator: the extractive answer, emitted as the mode says.
+type controlled struct {
+	c     *control
+	inner runnel.Generator
+}
+
+func (g *controlled) Generate(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+	var tokens []string
+	done, err := g.inner.Generate(ctx, p, func(t string) error {
+		tokens = append(tokens, t)
+		return nil
+	})
+	if err != nil {
+		return done, err
+	}
+	c := g.c
+	c.mu.Lock()
+	mode, after, steps := c.mode, min(c.after, len(tokens)), c.steps
+	c.st.Started++
+	c.st.Running++
+	c.st.Waiting = false
+	c.st.Step, c.st.Steps, c.st.Tokens, c.st.Emitted = 0, 0, 0, ""
+	c.st.Answer = strings.Join(tokens, "")
+	if mode == modeGated {
+		c.st.Steps = min(steps, len(tokens))
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.st.Running--
+		c.st.Waiting = false
+		if ctx.Err() != nil {
+			c.st.Cancelled++
+		} else {
+			c.st.Finished++
+		}
+		c.mu.Unlock()
+	}()
+
+	send := func(ts []string) error {
+		for _, t := range ts {
+			if err := emit(t); err != nil {
+				return err
+			}
+			c.mu.Lock()
+			c.st.Tokens++
+			c.st.Emitted += t
+			c.mu.Unlock()
+		}
+		return nil
+	}
+	// park blocks until a permit or the end of ctx, saying so in the state.
+	park := func(permits <-chan struct{}) error {
+		c.mu.Lock()
+		c.st.Waiting = true
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.st.Waiting = false
+			c.mu.Unlock()
+		}()
+		select {
+		case <-permits:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+
+	switch mode {
+	case modeGated:
+		n := min(steps, len(tokens))
+		for i := range n {
+			if i > 0 {
+				c.mu.Lock()
+				permits := c.permits
+				c.mu.Unlock()
+				if err := park(permits); err != nil {
+					return runnel.Done{}, err
+				}
+			}
+			if err := send(tokens[i*len(tokens)/n : (i+1)*len(tokens)/n]); err != nil {
+				return runnel.Done{}, err
+			}
+			c.mu.Lock()
+			c.st.Step = i + 1
+			c.mu.Unlock()
+		}
+	case modeHang:
+		if err := send(tokens[:after]); err != nil {
+			return runnel.Done{}, err
+		}
+		return runnel.Done{}, park(nil) // only the client's leaving ends this
+	case modeError:
+		if err := send(tokens[:after]); err != nil {
+			return runnel.Done{}, err
+		}
+		return runnel.Done{}, &runnel.Error{Code: runnel.EUPSTREAM, Message: "The model stopped answering.", Retryable: true}
+	default:
+		if err := send(tokens); err != nil {
+			return runnel.Done{}, err
+		}
+	}
+	return done, nil
+}
+
+// relay serves the stream through a connection the test can break: in modes
+// cut, cut-after-done and bytes it takes over the client's connection, runs
+// the real handler into a pipe, and writes its lines as chunks of its own,
+// stopping where the mode says. Everything else goes straight to next.
+func (c *control) relay(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		mode, after, gate, permits := c.mode, c.after, c.cutGate, c.permits
+		c.mu.Unlock()
+		if r.URL.Path != "/articles/stream" || (mode != modeCut && mode != modeCutAfterDone && mode != modeBytes) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body) // before the hijack, which takes the body away
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer conn.Close() // in cut modes, without the last chunk: a broken stream
+
+		ctx, cancel := context.WithCancel(context.Background())
+		inner := r.Clone(ctx)
+		inner.Body = io.NopCloser(bytes.NewReader(body))
+		pr, pw := io.Pipe()
+		resp := &pipeResponse{header: http.Header{}, w: pw}
+		go func() {
+			next.ServeHTTP(resp, inner)
+			pw.Close()
+		}()
+		defer func() {
+			cancel() // the real handler sees its client leave
+			io.Copy(io.Discard, pr)
+		}()
+
+		c.mu.Lock()
+		c.st.Relayed = ""
+		c.mu.Unlock()
+		lines := bufio.NewReader(pr)
+		started, tokens := false, 0
+		for {
+			line, err := lines.ReadBytes('\n')
+			if len(line) > 0 {
+				if !started {
+					started = true
+					fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\n", resp.status, http.StatusText(resp.status))
+					resp.header.Del("Content-Length")
+					resp.header.Write(brw)
+					brw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+				}
+				if mode == modeBytes {
+					for _, b := range line {
+						brw.WriteString("1\r\n")
+						brw.WriteByte(b)
+						brw.WriteString("\r\n")
+						if brw.Flush() != nil {
+							return
+						}
+					}
+				} else {
+					fmt.Fprintf(brw, "%x\r\n%s\r\n", len(line), line)
+					if brw.Flush() != nil {
+						return
+					}
+				}
+				var e runnel.Event
+				if json.Unmarshal(line, &e) == nil && e.Type == runnel.EventToken {
+					tokens++
+					c.mu.Lock()
+					c.st.Relayed += e.Token
+					c.mu.Unlock()
+					if mode == modeCut && tokens >= after {
+						if gate {
+							c.setCutting(true)
+							select {
+							case <-permits:
+							case <-time.After(time.Minute): // a test that never releases
+							}
+							c.setCutting(false)
+						}
+						return
+					}
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		if mode == modeCutAfterDone {
+			return
+		}
+		brw.WriteString("0\r\n\r\n")
+		brw.Flush()
+	})
+}
+
+func (c *control) setCutting(v bool) {
+	c.mu.Lock()
+	c.st.Cutting = v
+	c.mu.Unlock()
+}
+
+// pipeResponse is a ResponseWriter that writes the body into a pipe. It
+// flushes (every write goes straight into the pipe) and sets no deadlines.
+type pipeResponse struct {
+	header http.Header
+	w      *io.PipeWriter
+	status int
+}
+
+func (p *pipeResponse) Header() http.Header { return p.header }
+
+func (p *pipeResponse) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+func (p *pipeResponse) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return p.w.Write(b)
+}
+
+func (p *pipeResponse) Flush() {}

@@ -1,0 +1,217 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/web"
+)
+
+// fakeStore holds articles in memory: enough for the pages, which only read.
+type fakeStore struct {
+	runnel.Store // the methods the pages never call
+	articles     []runnel.Article
+}
+
+func (s *fakeStore) Get(_ context.Context, slug string) (*runnel.Article, error) {
+	for _, a := range s.articles {
+		if a.Slug == slug {
+			return &a, nil
+		}
+	}
+	return nil, runnel.Errorf(runnel.ENOTFOUND, "No article %q.", slug)
+}
+
+func (s *fakeStore) List(_ context.Context, opt runnel.ListOptions) ([]runnel.Article, int, error) {
+	var all []runnel.Article
+	for _, a := range s.articles {
+		if opt.Tag == "" || slices.Contains(a.Tags, opt.Tag) {
+			a.Body = ""
+			all = append(all, a)
+		}
+	}
+	lo := min(opt.Offset, len(all))
+	return all[lo:min(lo+opt.Limit, len(all))], len(all), nil
+}
+
+func (s *fakeStore) Tags(context.Context) ([]runnel.TagCount, error) {
+	n := map[string]int{}
+	for _, a := range s.articles {
+		for _, t := range a.Tags {
+			n[t]++
+		}
+	}
+	var out []runnel.TagCount
+	for t, c := range n {
+		out = append(out, runnel.TagCount{Tag: t, Count: c})
+	}
+	slices.SortFunc(out, func(a, b runnel.TagCount) int { return strings.Compare(a.Tag, b.Tag) })
+	return out, nil
+}
+
+func newSite(t *testing.T) http.Handler {
+	t.Helper()
+	store := &fakeStore{articles: []runnel.Article{
+		{Slug: "websocket", Title: "WebSocket <basics>", Date: time.Date(2025, 7, 2, 0, 0, 0, 0, time.UTC),
+			Tags: []string{"websocket", "a&b"}, Description: "Full duplex.",
+			Body: "Intro with `code`.\n\n## The handshake\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" +
+				"<script>alert(1)</script>\n\n[bad](javascript:alert(1)) and [good](https://example.com/x).\n"},
+		{Slug: "notes/deep", Title: "Deep", Tags: []string{"websocket"}, Body: "Nested."},
+	}}
+	return web.Handler(store)
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func get(t *testing.T, h http.Handler, path string, header ...string) response {
+	t.Helper()
+	req := httptest.NewRequest("GET", path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return response{rec.Code, rec.Header(), rec.Body.String()}
+}
+
+func TestIndex(t *testing.T) {
+	r := get(t, newSite(t), "/")
+	if r.status != 200 || r.header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET / = %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "connect-src 'self'", "style-src 'self'", "default-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	for _, want := range []string{
+		`<script type="module" src="./static/app.js">`, `href="./static/style.css"`,
+		`id="q"`, `id="stop"`, `aria-live="polite"`, `role="alert"`, `name="viewport"`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("GET / lacks %s", want)
+		}
+	}
+	for _, bad := range []string{`src="/`, `href="/`, `src="http`, `href="http`, "<style", " style="} {
+		if strings.Contains(r.body, bad) {
+			t.Errorf("GET / has %s: URLs must be relative, styles in the stylesheet", bad)
+		}
+	}
+}
+
+func TestStatic(t *testing.T) {
+	h := newSite(t)
+	for path, ctype := range map[string]string{
+		"/static/app.js":           "text/javascript; charset=utf-8",
+		"/static/client/runnel.js": "text/javascript; charset=utf-8",
+		"/static/client/axios.js":  "text/javascript; charset=utf-8",
+		"/static/style.css":        "text/css; charset=utf-8",
+		"/static/favicon.svg":      "image/svg+xml",
+	} {
+		r := get(t, h, path)
+		if r.status != 200 || r.header.Get("Content-Type") != ctype || r.header.Get("ETag") == "" {
+			t.Errorf("GET %s = %d %q ETag %q, want 200 %q and an ETag", path, r.status,
+				r.header.Get("Content-Type"), r.header.Get("ETag"), ctype)
+			continue
+		}
+		if again := get(t, h, path, "If-None-Match", r.header.Get("ETag")); again.status != http.StatusNotModified {
+			t.Errorf("GET %s with its ETag = %d, want 304", path, again.status)
+		}
+	}
+	r := get(t, h, "/static/client/runnel.js")
+	if !strings.Contains(r.body, "export async function* ask(") {
+		t.Errorf("/static/client/runnel.js is not the client module")
+	}
+	for _, path := range []string{"/static/nope.js", "/static/client/package.json", "/static/client/test/node/client.test.js"} {
+		if r := get(t, h, path); r.status != 404 {
+			t.Errorf("GET %s = %d, want 404", path, r.status)
+		}
+	}
+}
+
+func TestArticle(t *testing.T) {
+	h := newSite(t)
+	r := get(t, h, "/articles/websocket")
+	if r.status != 200 {
+		t.Fatalf("GET /articles/websocket = %d", r.status)
+	}
+	for _, want := range []string{
+		"<h1>WebSocket &lt;basics&gt;</h1>",
+		`<time datetime="2025-07-02">2025-07-02</time>`,
+		`<h2 id="the-handshake">The handshake</h2>`,
+		"<code>code</code>",
+		"<table>",
+		`<a class="chip" href="../articles?tag=a%26b">a&amp;b</a>`,
+		`href="../static/style.css"`,
+		`<a href="https://example.com/x">good</a>`,
+		`<a href="../?q=WebSocket%20%3cbasics%3e">`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("article page lacks %s", want)
+		}
+	}
+	for _, bad := range []string{"<script>alert", "javascript:"} {
+		if strings.Contains(r.body, bad) {
+			t.Errorf("article page has %s: raw HTML and dangerous links must not be rendered", bad)
+		}
+	}
+
+	// A nested slug: the relative links climb one more level.
+	r = get(t, h, "/articles/notes/deep")
+	if r.status != 200 || !strings.Contains(r.body, `href="../../static/style.css"`) {
+		t.Errorf("GET /articles/notes/deep = %d, want links relative to ../../", r.status)
+	}
+
+	r = get(t, h, "/articles/nope")
+	if r.status != 404 || !strings.Contains(r.body, "<h1>Not found</h1>") {
+		t.Errorf("GET /articles/nope = %d, want the 404 page", r.status)
+	}
+}
+
+func TestListings(t *testing.T) {
+	h := newSite(t)
+	r := get(t, h, "/articles")
+	if r.status != 200 || !strings.Contains(r.body, `href="./articles/websocket"`) ||
+		!strings.Contains(r.body, `href="./articles/notes/deep"`) {
+		t.Errorf("GET /articles = %d, want both articles linked relatively:\n%s", r.status, r.body)
+	}
+	r = get(t, h, "/articles?tag=a%26b")
+	if r.status != 200 || !strings.Contains(r.body, "WebSocket &lt;basics&gt;") || strings.Contains(r.body, "Deep") {
+		t.Errorf("GET /articles?tag=a&b = %d, want only the article with the tag", r.status)
+	}
+	if r := get(t, h, "/articles?tag=none"); r.status != 404 || !strings.Contains(r.body, "No article has this tag") {
+		t.Errorf("GET /articles?tag=none = %d, want 404 and a sentence", r.status)
+	}
+	for _, page := range []string{"0", "-1", "x", "99999999"} {
+		if r := get(t, h, "/articles?page="+page); r.status != 400 {
+			t.Errorf("GET /articles?page=%s = %d, want 400", page, r.status)
+		}
+	}
+	r = get(t, h, "/tags")
+	if r.status != 200 || !strings.Contains(r.body, `href="./articles?tag=websocket"`) || !strings.Contains(r.body, `aria-label="2 articles"`) {
+		t.Errorf("GET /tags = %d, want linked tags with counts:\n%s", r.status, r.body)
+	}
+	if r := get(t, h, "/nope"); r.status != 404 || !strings.Contains(r.body, "<h1>Not found</h1>") {
+		t.Errorf("GET /nope = %d, want the 404 page", r.status)
+	}
+}
+
+func TestHead(t *testing.T) {
+	req := httptest.NewRequest("HEAD", "/articles/websocket", nil)
+	rec := httptest.NewRecorder()
+	newSite(t).ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Body.Len() != 0 {
+		t.Errorf("HEAD /articles/websocket = %d with %d bytes, want 200 and no body", rec.Code, rec.Body.Len())
+	}
+}
