@@ -6,13 +6,18 @@ PKGS     := ./...
 FUZZTIME ?= 30s
 JS       := web/client
 
-.PHONY: all build test test-js vet fmt-check fuzz bench serve clean
+.PHONY: all build lambda test test-js vet fmt-check fuzz bench serve clean
 
 all: build
 
 ## build: a static binary at ./bin/runnel (no cgo)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/runnel ./cmd/runnel
+
+## lambda: the AWS Lambda package: dist/lambda/bootstrap (linux/arm64) and
+## dist/lambda/runnel-lambda.zip; LAMBDA_DB=file bundles a database
+lambda:
+	GO='$(GO)' VERSION='$(VERSION)' bash deploy/lambda/build.sh $(if $(LAMBDA_DB),--db '$(LAMBDA_DB)')
 
 ## test: every test (formatting, vet, race-enabled unit and end-to-end tests),
 ## then the JS client's and the page's tests
@@ -35,7 +40,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## fuzz: run each fuzz target for FUZZTIME. Minimising each new input is

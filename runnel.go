@@ -12,6 +12,7 @@
 //	markdown/    Markdown and JSONL files to Articles, and the importer
 //	extractive/  the offline Generator
 //	http/        the HTTP server (NDJSON over chunked HTTP/1.1) and the Go client
+//	web/         the web page, article pages and the JS client
 //	corpus/      the default articles embedded in the binary
 //	cmd/runnel/  the program that wires them together
 package runnel

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/runnel/runnel"
-	"github.com/runnel/runnel/extractive"
 	rhttp "github.com/runnel/runnel/http"
 )
 
@@ -15,11 +14,13 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 	c := newConfig("ask", env)
 	var (
 		sf          storeFlags
+		gs          genSettings
 		server      string
 		asJSON      bool
 		maxQuestion int
 	)
 	sf.bind(c)
+	gs.bind(c)
 	c.String(&server, "server", "RUNNEL_SERVER", "", "ask the runnel server at this `URL` instead of answering locally")
 	c.Bool(&asJSON, "json", "RUNNEL_JSON", false, "print the raw protocol events, one JSON object a line")
 	c.Int(&maxQuestion, "max-question", "RUNNEL_MAX_QUESTION", runnel.DefaultMaxQuestion, "longest question accepted locally, in `bytes`")
@@ -47,7 +48,7 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 	if server != "" {
 		err = rhttp.NewClient(server).Ask(ctx, question, p.print)
 	} else {
-		err = askLocal(ctx, sf, question, maxQuestion, stderr, p.print)
+		err = askLocal(ctx, sf, gs, question, maxQuestion, stderr, p.print)
 	}
 	p.end()
 	if err != nil {
@@ -59,8 +60,12 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 
 // askLocal answers from the local articles through the same pipeline the
 // server runs, so the events are the ones a client of the server would see.
-func askLocal(ctx context.Context, sf storeFlags, question string, maxQuestion int, stderr io.Writer, fn func(runnel.Event) error) error {
+func askLocal(ctx context.Context, sf storeFlags, gs genSettings, question string, maxQuestion int, stderr io.Writer, fn func(runnel.Event) error) error {
 	q, err := runnel.ParseQuestion(question, maxQuestion)
+	if err != nil {
+		return err
+	}
+	gen, err := gs.generator()
 	if err != nil {
 		return err
 	}
@@ -69,7 +74,7 @@ func askLocal(ctx context.Context, sf storeFlags, question string, maxQuestion i
 		return err
 	}
 	defer closeStore()
-	a := &runnel.Answerer{Searcher: store, Generator: extractive.New(extractive.Options{})}
+	a := &runnel.Answerer{Searcher: store, Generator: gen}
 	if err := a.Answer(ctx, q, fn); err != nil {
 		e := runnel.AsError(err)
 		fn(runnel.Event{Type: runnel.EventError, Err: e})

@@ -21,9 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdaurl"
 
 	"github.com/runnel/runnel"
-	"github.com/runnel/runnel/extractive"
 	rhttp "github.com/runnel/runnel/http"
-	"github.com/runnel/runnel/sqlite"
 )
 
 // lambdaMaxStreamDuration is the default maximum stream duration on Lambda:
@@ -78,7 +76,10 @@ func runLambda(ctx context.Context, env func(string) string, stderr io.Writer) e
 	}
 	defer closeStore()
 
-	srv := ss.server(store, logger)
+	srv, err := ss.server(store, logger)
+	if err != nil {
+		return err
+	}
 	h := srv.Handler()
 	if lambdaTestHook != nil {
 		h = lambdaTestHook(srv, h)
@@ -88,40 +89,6 @@ func runLambda(ctx context.Context, env func(string) string, stderr io.Writer) e
 		"init", time.Since(start).Round(time.Millisecond).String())
 	lambdaurl.Start(lambdaHandler(h, logger))
 	return errors.New("lambda: the runtime loop returned")
-}
-
-// serverSettings are the server's settings that serve and Lambda read from
-// the same RUNNEL_* variables (serve also from flags).
-type serverSettings struct {
-	logFormat, logLevel        string
-	maxQuestion                int
-	ping, writeTimeout, maxDur time.Duration
-}
-
-func (ss *serverSettings) bind(c *config, logFormat string, maxDur time.Duration) {
-	c.String(&ss.logFormat, "log-format", "RUNNEL_LOG_FORMAT", logFormat, "log format: text or json")
-	c.String(&ss.logLevel, "log-level", "RUNNEL_LOG_LEVEL", "info", "log level: debug, info, warn or error")
-	c.Int(&ss.maxQuestion, "max-question", "RUNNEL_MAX_QUESTION", runnel.DefaultMaxQuestion, "longest question accepted, in `bytes`")
-	c.Duration(&ss.ping, "ping-interval", "RUNNEL_PING_INTERVAL", rhttp.DefaultPingInterval, "send a ping after this much silence in a stream")
-	c.Duration(&ss.writeTimeout, "write-timeout", "RUNNEL_WRITE_TIMEOUT", rhttp.DefaultWriteTimeout, "drop a client that takes longer than this to accept one write")
-	c.Duration(&ss.maxDur, "max-stream-duration", "RUNNEL_MAX_STREAM_DURATION", maxDur, "end a stream with an error event after this long")
-}
-
-// server returns the HTTP server answering from store.
-func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) *rhttp.Server {
-	return &rhttp.Server{
-		Answerer: &runnel.Answerer{
-			Searcher:  store,
-			Generator: extractive.New(extractive.Options{}),
-		},
-		Store:             store,
-		Logger:            logger,
-		Version:           version(),
-		MaxQuestion:       ss.maxQuestion,
-		PingInterval:      ss.ping,
-		WriteTimeout:      ss.writeTimeout,
-		MaxStreamDuration: ss.maxDur,
-	}
 }
 
 // copyDatabase copies the database file at path (and a -wal file bundled

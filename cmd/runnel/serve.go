@@ -10,28 +10,20 @@ import (
 	"time"
 
 	"github.com/runnel/runnel"
-	"github.com/runnel/runnel/extractive"
 	rhttp "github.com/runnel/runnel/http"
-	"github.com/runnel/runnel/web"
 )
 
 func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	c := newConfig("serve", env)
 	var (
-		sf                         storeFlags
-		addr, logFormat, logLevel  string
-		maxQuestion                int
-		ping, writeTimeout, maxDur time.Duration
-		shutdown                   time.Duration
+		sf       storeFlags
+		ss       serverSettings
+		addr     string
+		shutdown time.Duration
 	)
 	sf.bind(c)
+	ss.bind(c, "text", rhttp.DefaultMaxStreamDuration)
 	c.String(&addr, "addr", "RUNNEL_ADDR", "localhost:8080", "listen on `host:port`")
-	c.String(&logFormat, "log-format", "RUNNEL_LOG_FORMAT", "text", "log format: text or json")
-	c.String(&logLevel, "log-level", "RUNNEL_LOG_LEVEL", "info", "log level: debug, info, warn or error")
-	c.Int(&maxQuestion, "max-question", "RUNNEL_MAX_QUESTION", runnel.DefaultMaxQuestion, "longest question accepted, in `bytes`")
-	c.Duration(&ping, "ping-interval", "RUNNEL_PING_INTERVAL", rhttp.DefaultPingInterval, "send a ping after this much silence in a stream")
-	c.Duration(&writeTimeout, "write-timeout", "RUNNEL_WRITE_TIMEOUT", rhttp.DefaultWriteTimeout, "drop a client that takes longer than this to accept one write")
-	c.Duration(&maxDur, "max-stream-duration", "RUNNEL_MAX_STREAM_DURATION", rhttp.DefaultMaxStreamDuration, "end a stream with an error event after this long")
 	c.Duration(&shutdown, "shutdown-timeout", "RUNNEL_SHUTDOWN_TIMEOUT", rhttp.DefaultShutdownTimeout, "on SIGTERM, wait this long for open streams")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel serve [flags]\n\nServe the HTTP API. With no -db or -articles it answers from the embedded articles.\n\nFlags:\n")
@@ -47,7 +39,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		fmt.Fprintf(stderr, "runnel serve: unexpected arguments %q\n", c.fs.Args())
 		return errUsage
 	}
-	logger, err := newLogger(stderr, logFormat, logLevel)
+	logger, err := newLogger(stderr, ss.logFormat, ss.logLevel)
 	if err != nil {
 		return err
 	}
@@ -57,21 +49,11 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	defer closeStore()
 
-	srv := &rhttp.Server{
-		Answerer: &runnel.Answerer{
-			Searcher:  store,
-			Generator: extractive.New(extractive.Options{}),
-		},
-		Store:             store,
-		Pages:             web.Handler(store),
-		Logger:            logger,
-		Version:           version(),
-		MaxQuestion:       maxQuestion,
-		PingInterval:      ping,
-		WriteTimeout:      writeTimeout,
-		MaxStreamDuration: maxDur,
-		ShutdownTimeout:   shutdown,
+	srv, err := ss.server(store, logger)
+	if err != nil {
+		return err
 	}
+	srv.ShutdownTimeout = shutdown
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
