@@ -11,6 +11,7 @@
 //	sqlite/      Store on embedded SQLite with FTS5
 //	markdown/    Markdown and JSONL files to Articles, and the importer
 //	extractive/  the offline Generator
+//	openai/      the Generator for any OpenAI-compatible LLM server
 //	http/        the HTTP server (NDJSON over chunked HTTP/1.1) and the Go client
 //	web/         the web page, article pages and the JS client
 //	corpus/      the default articles embedded in the binary

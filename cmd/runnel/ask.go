@@ -74,7 +74,7 @@ func askLocal(ctx context.Context, sf storeFlags, gs genSettings, question strin
 		return err
 	}
 	defer closeStore()
-	a := &runnel.Answerer{Searcher: store, Generator: gen}
+	a := &runnel.Answerer{Searcher: store, Generator: gen, Passages: gs.passages()}
 	if err := a.Answer(ctx, q, fn); err != nil {
 		e := runnel.AsError(err)
 		fn(runnel.Event{Type: runnel.EventError, Err: e})

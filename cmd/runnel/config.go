@@ -53,6 +53,18 @@ func (c *config) Int(p *int, flagName, envName string, def int, usage string) {
 	c.fs.IntVar(p, flagName, v, c.help(envName, usage))
 }
 
+func (c *config) Float(p *float64, flagName, envName string, def float64, usage string) {
+	v := def
+	if s := c.env(envName); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			c.errs = append(c.errs, fmt.Errorf("%s=%q: not a number", envName, s))
+		}
+		v = f
+	}
+	c.fs.Float64Var(p, flagName, v, c.help(envName, usage))
+}
+
 func (c *config) Duration(p *time.Duration, flagName, envName string, def time.Duration, usage string) {
 	v := def
 	if s := c.env(envName); s != "" {
