@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/runnel/runnel"
 	"github.com/runnel/runnel/corpus"
 	"github.com/runnel/runnel/markdown"
 	"github.com/runnel/runnel/sqlite"
@@ -68,42 +65,10 @@ func (sf *storeFlags) open(ctx context.Context, stderr io.Writer) (*sqlite.Store
 		}
 		fmt.Fprintln(stderr, "articles:", sum)
 	case tmp != "":
-		n, err := loadEmbedded(ctx, store)
-		if err != nil {
+		if _, err := markdown.PutFS(ctx, store, corpus.FS()); err != nil {
 			closeFn()
 			return nil, nil, fmt.Errorf("load embedded articles: %w", err)
 		}
-		_ = n
 	}
 	return store, closeFn, nil
-}
-
-// loadEmbedded puts the embedded corpus into store.
-func loadEmbedded(ctx context.Context, store runnel.Store) (int, error) {
-	files := corpus.FS()
-	n := 0
-	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path.Ext(name) != ".md" {
-			return err
-		}
-		src, err := fs.ReadFile(files, name)
-		if err != nil {
-			return err
-		}
-		a, err := markdown.Parse(name, src)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		a.Slug = strings.TrimSuffix(name, path.Ext(name))
-		for i := range a.Passages {
-			a.Passages[i].Slug = a.Slug
-		}
-		a.Source = "embedded:" + name
-		if _, err := store.Put(ctx, a); err != nil {
-			return err
-		}
-		n++
-		return nil
-	})
-	return n, err
 }

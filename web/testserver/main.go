@@ -33,13 +33,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,7 +83,7 @@ func run() error {
 		return err
 	}
 	defer store.Close()
-	if err := load(ctx, store); err != nil {
+	if _, err := markdown.PutFS(ctx, store, corpus.FS()); err != nil {
 		return fmt.Errorf("load articles: %w", err)
 	}
 
@@ -123,30 +121,6 @@ func run() error {
 		return err
 	}
 	return nil
-}
-
-// load puts the embedded articles into store, as runnel serve does.
-func load(ctx context.Context, store runnel.Store) error {
-	files := corpus.FS()
-	return fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path.Ext(name) != ".md" {
-			return err
-		}
-		src, err := fs.ReadFile(files, name)
-		if err != nil {
-			return err
-		}
-		a, err := markdown.Parse(name, src)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		a.Slug = strings.TrimSuffix(name, path.Ext(name))
-		for i := range a.Passages {
-			a.Passages[i].Slug = a.Slug
-		}
-		_, err = store.Put(ctx, a)
-		return err
-	})
 }
 
 // Modes of the control.
