@@ -29,52 +29,37 @@ func (c *config) String(p *string, flagName, envName, def, usage string) {
 	c.fs.StringVar(p, flagName, cmp.Or(c.env(envName), def), c.help(envName, usage))
 }
 
-func (c *config) Bool(p *bool, flagName, envName string, def bool, usage string) {
-	v := def
-	if s := c.env(envName); s != "" {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("%s=%q: not a boolean", envName, s))
-		}
-		v = b
+// envDefault returns the value of the environment variable name parsed
+// with parse, or def when it is unset. A value that does not parse is
+// recorded, to be reported by err, and def is used.
+func envDefault[T any](c *config, name string, def T, parse func(string) (T, error), want string) T {
+	s := c.env(name)
+	if s == "" {
+		return def
 	}
-	c.fs.BoolVar(p, flagName, v, c.help(envName, usage))
+	v, err := parse(s)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("%s=%q: not %s", name, s, want))
+		return def
+	}
+	return v
+}
+
+func (c *config) Bool(p *bool, flagName, envName string, def bool, usage string) {
+	c.fs.BoolVar(p, flagName, envDefault(c, envName, def, strconv.ParseBool, "a boolean"), c.help(envName, usage))
 }
 
 func (c *config) Int(p *int, flagName, envName string, def int, usage string) {
-	v := def
-	if s := c.env(envName); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("%s=%q: not a whole number", envName, s))
-		}
-		v = n
-	}
-	c.fs.IntVar(p, flagName, v, c.help(envName, usage))
+	c.fs.IntVar(p, flagName, envDefault(c, envName, def, strconv.Atoi, "a whole number"), c.help(envName, usage))
 }
 
 func (c *config) Float(p *float64, flagName, envName string, def float64, usage string) {
-	v := def
-	if s := c.env(envName); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("%s=%q: not a number", envName, s))
-		}
-		v = f
-	}
-	c.fs.Float64Var(p, flagName, v, c.help(envName, usage))
+	parse := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	c.fs.Float64Var(p, flagName, envDefault(c, envName, def, parse, "a number"), c.help(envName, usage))
 }
 
 func (c *config) Duration(p *time.Duration, flagName, envName string, def time.Duration, usage string) {
-	v := def
-	if s := c.env(envName); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("%s=%q: not a duration such as 30s or 5m", envName, s))
-		}
-		v = d
-	}
-	c.fs.DurationVar(p, flagName, v, c.help(envName, usage))
+	c.fs.DurationVar(p, flagName, envDefault(c, envName, def, time.ParseDuration, "a duration such as 30s or 5m"), c.help(envName, usage))
 }
 
 // err reports bad environment values.
