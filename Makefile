@@ -30,6 +30,7 @@ test: fmt-check vet
 ## tests build and start. Screenshots go to web/testoutput/.
 test-js: $(JS)/node_modules/.package-lock.json
 	cd $(JS) && npm test
+	bash scripts/ensure-chromium.sh
 	cd $(JS) && npm run test:browser
 
 # npm ci installs the locked test tools when the lock is newer than them.
