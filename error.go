@@ -7,20 +7,95 @@ import (
 )
 
 // Error codes. They are part of the protocol: clients switch on them, so a
-// code never changes meaning once released.
+// code never changes meaning once released. Every code on the wire is here,
+// with its HTTP status in Statuses.
 const (
 	EINVALID     = "invalid"       // the request is malformed (empty question, bad UTF-8)
 	ETOOLARGE    = "too_large"     // the request is over a size limit
-	ENOTFOUND    = "not_found"     // no such article or route
+	ENOTFOUND    = "not_found"     // no such article, run or route
 	EINTERNAL    = "internal"      // a fault inside runnel; the details are in the server log
 	EUNAVAILABLE = "unavailable"   // runnel cannot serve now (shutting down, overloaded)
 	ETIMEOUT     = "timeout"       // the stream reached its maximum duration
 	ECANCELED    = "canceled"      // the request was canceled
-	EUPSTREAM    = "upstream"      // a generator's upstream failed
-	EMALFORMED   = "malformed"     // the server sent something that is not protocol v1
+	EUPSTREAM    = "upstream"      // a generator's upstream refused the request
+	EMALFORMED   = "malformed"     // the server sent something that is not the protocol
 	ETRUNCATED   = "truncated"     // the stream ended without a terminal event
 	ELINETOOLONG = "line_too_long" // a protocol line exceeded the reader's limit
+
+	EMETHOD    = "method_not_allowed"     // the route does not answer this method
+	EMEDIATYPE = "unsupported_media_type" // the request body's type is not accepted
+
+	// Failures of an OpenAI-compatible upstream (see docs/llm.md).
+	EUPSTREAMAUTH        = "upstream_auth"         // 401 or 403: the key is missing, wrong or not allowed
+	EUPSTREAMMODEL       = "upstream_model"        // 404: no such model (or the URL is not an OpenAI-compatible API)
+	EUPSTREAMRATELIMITED = "upstream_rate_limited" // 429: too many requests, or the account's quota is spent
+	EUPSTREAMUNAVAILABLE = "upstream_unavailable"  // 5xx or 408, or the server cannot be reached
+	EUPSTREAMMALFORMED   = "upstream_malformed"    // a chunk that is not a chat.completion.chunk, or no stream at all
+	EUPSTREAMERROR       = "upstream_error"        // the stream carried an error chunk
+	EUPSTREAMTRUNCATED   = "upstream_truncated"    // the stream ended before data: [DONE]
+	EUPSTREAMSTALLED     = "upstream_stalled"      // nothing arrived for the stall timeout
 )
+
+// CodeStatus pairs an error code with the HTTP status of a response that
+// refuses a request with it.
+type CodeStatus struct {
+	Code   string
+	Status int
+}
+
+// Statuses is the one table of error codes and HTTP statuses, for the
+// server, the Go client and (kept in step by a test) the JS client. The
+// first code listed for a status is the one a client infers from that
+// status when a response has no JSON body. Codes only clients produce
+// (truncated, malformed, line_too_long) are not here.
+var Statuses = []CodeStatus{
+	{EINVALID, 400},
+	{ENOTFOUND, 404},
+	{EMETHOD, 405},
+	{ETOOLARGE, 413},
+	{EMEDIATYPE, 415},
+	{EUNAVAILABLE, 503},
+	{EINTERNAL, 500},
+	{EUPSTREAM, 502},
+	{EUPSTREAMAUTH, 502},
+	{EUPSTREAMMODEL, 502},
+	{EUPSTREAMMALFORMED, 502},
+	{EUPSTREAMERROR, 502},
+	{EUPSTREAMTRUNCATED, 502},
+	{EUPSTREAMRATELIMITED, 503},
+	{EUPSTREAMUNAVAILABLE, 503},
+	{ETIMEOUT, 504},
+	{EUPSTREAMSTALLED, 504},
+}
+
+// HTTPStatus returns the HTTP status for an error code: 500 for a code
+// Statuses does not list.
+func HTTPStatus(code string) int {
+	for _, cs := range Statuses {
+		if cs.Code == code {
+			return cs.Status
+		}
+	}
+	return 500
+}
+
+// CodeOf returns the error code a client infers from an HTTP status when the
+// response says nothing more: the first code Statuses lists for it, then
+// unavailable for 429, internal for other 5xx and invalid for the rest.
+func CodeOf(status int) string {
+	for _, cs := range Statuses {
+		if cs.Status == status {
+			return cs.Code
+		}
+	}
+	switch {
+	case status == 429:
+		return EUNAVAILABLE
+	case status >= 500:
+		return EINTERNAL
+	}
+	return EINVALID
+}
 
 // Error is an error meant for users: a stable code and a sentence. Operators
 // get the wrapped chain in the server log; users get only this.

@@ -8,47 +8,8 @@ import (
 	"github.com/runnel/runnel"
 )
 
-// codes maps error codes to HTTP statuses. The client uses it backwards to
-// rebuild the server's *runnel.Error from a status when the body says nothing.
-var codes = map[string]int{
-	runnel.EINVALID:          http.StatusBadRequest,
-	runnel.ETOOLARGE:         http.StatusRequestEntityTooLarge,
-	runnel.ENOTFOUND:         http.StatusNotFound,
-	runnel.EUNAVAILABLE:      http.StatusServiceUnavailable,
-	runnel.ETIMEOUT:          http.StatusGatewayTimeout,
-	runnel.EUPSTREAM:         http.StatusBadGateway,
-	runnel.EINTERNAL:         http.StatusInternalServerError,
-	"method_not_allowed":     http.StatusMethodNotAllowed,
-	"unsupported_media_type": http.StatusUnsupportedMediaType,
-}
-
-// StatusOf returns the HTTP status for an error code.
-func StatusOf(code string) int {
-	if s, ok := codes[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
-// codeOf returns the error code for an HTTP status.
-func codeOf(status int) string {
-	for c, s := range codes {
-		if s == status && c != "method_not_allowed" && c != "unsupported_media_type" {
-			return c
-		}
-	}
-	switch {
-	case status == http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case status == http.StatusUnsupportedMediaType:
-		return "unsupported_media_type"
-	case status == http.StatusTooManyRequests:
-		return runnel.EUNAVAILABLE
-	case status >= 500:
-		return runnel.EINTERNAL
-	}
-	return runnel.EINVALID
-}
+// StatusOf returns the HTTP status for an error code (runnel.Statuses).
+func StatusOf(code string) int { return runnel.HTTPStatus(code) }
 
 // errorBody is the JSON body of an error response before the stream begins.
 type errorBody struct {
@@ -77,7 +38,7 @@ func readError(resp *http.Response) *runnel.Error {
 		return body.Error
 	}
 	return &runnel.Error{
-		Code:      codeOf(resp.StatusCode),
+		Code:      runnel.CodeOf(resp.StatusCode),
 		Message:   "The server answered " + resp.Status + ".",
 		Retryable: resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
 	}

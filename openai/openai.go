@@ -61,17 +61,17 @@ const NotCovered = "The articles I have do not cover this question."
 
 // Error codes of upstream failures, in addition to runnel.EUPSTREAM (any
 // other refusal, such as a 400 for a prompt over the model's context) and
-// runnel.ETIMEOUT (Options.MaxDuration). Like the root package's codes,
-// they never change meaning once released.
+// runnel.ETIMEOUT (Options.MaxDuration). They are defined with every other
+// wire code in the root package (error.go); these names are kept for callers.
 const (
-	EUpstreamAuth        = "upstream_auth"         // 401 or 403: the key is missing, wrong or not allowed
-	EUpstreamModel       = "upstream_model"        // 404: no such model (or the URL is not an OpenAI-compatible API)
-	EUpstreamRateLimited = "upstream_rate_limited" // 429: too many requests, or the account's quota is spent
-	EUpstreamUnavailable = "upstream_unavailable"  // 5xx or 408, or the server cannot be reached
-	EUpstreamMalformed   = "upstream_malformed"    // a chunk that is not a chat.completion.chunk, or no stream at all
-	EUpstreamError       = "upstream_error"        // the stream carried an error chunk
-	EUpstreamTruncated   = "upstream_truncated"    // the stream ended before data: [DONE]
-	EUpstreamStalled     = "upstream_stalled"      // nothing arrived for Options.StallTimeout
+	EUpstreamAuth        = runnel.EUPSTREAMAUTH
+	EUpstreamModel       = runnel.EUPSTREAMMODEL
+	EUpstreamRateLimited = runnel.EUPSTREAMRATELIMITED
+	EUpstreamUnavailable = runnel.EUPSTREAMUNAVAILABLE
+	EUpstreamMalformed   = runnel.EUPSTREAMMALFORMED
+	EUpstreamError       = runnel.EUPSTREAMERROR
+	EUpstreamTruncated   = runnel.EUPSTREAMTRUNCATED
+	EUpstreamStalled     = runnel.EUPSTREAMSTALLED
 )
 
 // Options configure a Generator. Model is required; every other zero value

@@ -228,18 +228,37 @@ export function errorFromEvent(data) {
   });
 }
 
-/** Error codes for statuses without a JSON body, as the Go client maps them. */
+/**
+ * Error codes and the HTTP statuses of responses that refuse a request with
+ * them: the same table, in the same order, as runnel.Statuses in the Go
+ * package's error.go (a Go test keeps the two in step). A status without a
+ * JSON body gets the first code listed for it.
+ */
+export const STATUSES = Object.freeze([
+  ['invalid', 400],
+  ['not_found', 404],
+  ['method_not_allowed', 405],
+  ['too_large', 413],
+  ['unsupported_media_type', 415],
+  ['unavailable', 503],
+  ['internal', 500],
+  ['upstream', 502],
+  ['upstream_auth', 502],
+  ['upstream_model', 502],
+  ['upstream_malformed', 502],
+  ['upstream_error', 502],
+  ['upstream_truncated', 502],
+  ['upstream_rate_limited', 503],
+  ['upstream_unavailable', 503],
+  ['timeout', 504],
+  ['upstream_stalled', 504],
+]);
+
+/** codeOf returns the error code for a status without a JSON body, as the Go client infers it. */
 function codeOf(status) {
-  switch (status) {
-    case 400: return 'invalid';
-    case 404: return 'not_found';
-    case 405: return 'method_not_allowed';
-    case 413: return 'too_large';
-    case 415: return 'unsupported_media_type';
-    case 429: case 503: return 'unavailable';
-    case 502: return 'upstream';
-    case 504: return 'timeout';
-  }
+  const row = STATUSES.find(([, s]) => s === status);
+  if (row) return row[0];
+  if (status === 429) return 'unavailable';
   return status >= 500 ? 'internal' : 'invalid';
 }
 
