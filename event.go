@@ -21,25 +21,45 @@ const (
 	EventDone    EventType = "done"    // data: Done; terminal
 	EventError   EventType = "error"   // data: Error; terminal
 	EventPing    EventType = "ping"    // no data; a heartbeat clients ignore
+
+	// Protocol v1.1.
+	EventCanceled EventType = "canceled" // data: Canceled; terminal
 )
 
 // Event is one line of the stream. Exactly one of the data fields is set,
 // the one that belongs to Type. An event of a type this version does not
 // know keeps its data as raw JSON in Raw, so clients can skip it.
 type Event struct {
-	Type    EventType
-	Query   string
-	Tags    []string
-	Titles  []string
-	Sources []Source
-	Token   string
-	Done    *Done
-	Err     *Error
-	Raw     json.RawMessage
+	Type     EventType
+	Query    string
+	Tags     []string
+	Titles   []string
+	Sources  []Source
+	Token    string
+	Done     *Done
+	Err      *Error
+	Canceled *Canceled
+	Raw      json.RawMessage
+
+	// Run and Seq say which run the event belongs to and its number there,
+	// when the reader knows: events read from a Run, and by the Go client
+	// (which counts NDJSON lines, reads SSE ids and WebSocket messages).
+	// They are not part of an event's NDJSON encoding. Ping events are not
+	// numbered.
+	Run string
+	Seq int
 }
 
 // Terminal reports whether e ends a stream.
-func (e Event) Terminal() bool { return e.Type == EventDone || e.Type == EventError }
+func (e Event) Terminal() bool {
+	return e.Type == EventDone || e.Type == EventError || e.Type == EventCanceled
+}
+
+// Canceled is the data of the terminal canceled event: the run was stopped
+// before its answer was complete, and not by a failure.
+type Canceled struct {
+	Reason string `json:"reason"` // CancelByClient or CancelAbandon
+}
 
 // Source is an article the answer draws on.
 type Source struct {
@@ -71,8 +91,9 @@ const (
 	FinishLength = "length" // the answer reached its token cap
 )
 
-// AppendJSON appends the JSON encoding of e, without a newline, to b.
-// Token and ping events, the hot path, are encoded without reflection.
+// AppendJSON appends the JSON encoding of e, without a newline, to b:
+// {"type":T,"data":D}, or {"type":T} for an event without data. Token and
+// ping events, the hot path, are encoded without reflection.
 func (e Event) AppendJSON(b []byte) ([]byte, error) {
 	switch e.Type {
 	case EventToken:
@@ -81,13 +102,43 @@ func (e Event) AppendJSON(b []byte) ([]byte, error) {
 		return append(b, '}'), nil
 	case EventPing:
 		return append(b, `{"type":"ping"}`...), nil
-	case EventQuery:
-		b = append(b, `{"type":"query","data":`...)
-		b = appendString(b, e.Query)
-		return append(b, '}'), nil
+	case "":
+		return b, fmt.Errorf("runnel: event has no type")
 	}
+	b = append(b, `{"type":`...)
+	b = appendString(b, string(e.Type))
+	if e.HasData() {
+		var err error
+		b = append(b, `,"data":`...)
+		if b, err = e.AppendData(b); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// HasData reports whether e's encoding carries data: every event but ping
+// and an unknown type without any.
+func (e Event) HasData() bool {
+	switch e.Type {
+	case EventPing, "":
+		return false
+	case EventQuery, EventTags, EventTitles, EventSources, EventToken, EventDone, EventError, EventCanceled:
+		return true
+	}
+	return len(e.Raw) > 0
+}
+
+// AppendData appends the JSON of e's data alone to b, as SSE and other
+// framings that carry the type beside the data need it. It appends null for
+// an event without data.
+func (e Event) AppendData(b []byte) ([]byte, error) {
 	var data any
 	switch e.Type {
+	case EventToken:
+		return appendString(b, e.Token), nil
+	case EventQuery:
+		return appendString(b, e.Query), nil
 	case EventTags:
 		data = nonNil(e.Tags)
 	case EventTitles:
@@ -106,36 +157,37 @@ func (e Event) AppendJSON(b []byte) ([]byte, error) {
 		} else {
 			data = e.Err
 		}
+	case EventCanceled:
+		if e.Canceled == nil {
+			data = Canceled{Reason: CancelByClient}
+		} else {
+			data = e.Canceled
+		}
 	default:
-		if e.Type == "" {
-			return b, fmt.Errorf("runnel: event has no type")
+		if len(e.Raw) == 0 {
+			return append(b, "null"...), nil
 		}
-		if len(e.Raw) > 0 {
-			data = e.Raw
-		}
+		data = e.Raw
 	}
-	b = append(b, `{"type":`...)
-	b = appendString(b, string(e.Type))
-	if data != nil {
-		js, err := json.Marshal(data)
-		if err != nil {
-			return b, fmt.Errorf("runnel: encode %s event: %w", e.Type, err)
-		}
-		b = append(b, `,"data":`...)
-		b = append(b, js...)
+	js, err := json.Marshal(data)
+	if err != nil {
+		return b, fmt.Errorf("runnel: encode %s event: %w", e.Type, err)
 	}
-	return append(b, '}'), nil
+	return append(b, js...), nil
 }
 
 // MarshalJSON implements json.Marshaler.
 func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil) }
 
 // UnmarshalJSON implements json.Unmarshaler. It rejects an event without a
-// type and data of the wrong shape for a known type.
+// type and data of the wrong shape for a known type. It also reads the run
+// and seq fields that WebSocket messages carry.
 func (e *Event) UnmarshalJSON(b []byte) error {
 	var w struct {
 		Type EventType       `json:"type"`
 		Data json.RawMessage `json:"data"`
+		Run  string          `json:"run"`
+		Seq  int             `json:"seq"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
@@ -143,7 +195,21 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if w.Type == "" {
 		return fmt.Errorf("event has no type")
 	}
-	*e = Event{Type: w.Type}
+	*e = Event{Type: w.Type, Run: w.Run, Seq: w.Seq}
+	return e.unmarshalData(w.Data)
+}
+
+// UnmarshalData sets e's data from its JSON encoding, for framings that carry
+// the type apart from the data (SSE). e.Type must be set.
+func (e *Event) UnmarshalData(data []byte) error {
+	if e.Type == "" {
+		return fmt.Errorf("event has no type")
+	}
+	return e.unmarshalData(data)
+}
+
+func (e *Event) unmarshalData(data json.RawMessage) error {
+	w := struct{ Type EventType }{e.Type}
 	var target any
 	switch w.Type {
 	case EventQuery:
@@ -162,21 +228,24 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	case EventError:
 		e.Err = new(Error)
 		target = e.Err
+	case EventCanceled:
+		e.Canceled = new(Canceled)
+		target = e.Canceled
 	case EventPing:
 		return nil
 	default:
-		if len(w.Data) > 0 {
-			e.Raw = append(json.RawMessage(nil), w.Data...)
+		if len(data) > 0 && string(data) != "null" {
+			e.Raw = append(json.RawMessage(nil), data...)
 		}
 		return nil
 	}
-	if len(w.Data) == 0 || string(w.Data) == "null" {
-		if w.Type == EventDone {
+	if len(data) == 0 || string(data) == "null" {
+		if w.Type == EventDone || w.Type == EventCanceled {
 			return nil
 		}
 		return fmt.Errorf("%s event has no data", w.Type)
 	}
-	if err := json.Unmarshal(w.Data, target); err != nil {
+	if err := json.Unmarshal(data, target); err != nil {
 		return fmt.Errorf("%s event: %w", w.Type, err)
 	}
 	if e.Err != nil && e.Err.Code == "" {

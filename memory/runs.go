@@ -1,0 +1,346 @@
+// Package memory keeps runs' event logs in the process's memory: the
+// runnel.Runs of a single server. Runs live as long as they produce events,
+// plus a linger window when their last reader leaves, and ended runs stay
+// readable for a retention window bounded in time, bytes and count, the
+// oldest evicted first.
+package memory
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/runnel/runnel"
+)
+
+// Defaults for Options, chosen for a public server: a reader who lost the
+// network has half a minute to come back before an abandoned answer stops
+// costing anything; an ended answer can be read again for five minutes; the
+// runs kept after they end take at most 64 MiB.
+const (
+	DefaultLinger    = 30 * time.Second
+	DefaultRetention = 5 * time.Minute
+	DefaultMaxBytes  = 64 << 20
+	DefaultMaxRuns   = 10_000
+)
+
+// Options configure Runs.
+type Options struct {
+	// Linger is how long a live run keeps going after its last reader left.
+	// If no reader attaches by then, it is canceled as abandoned. 0 cancels
+	// it as soon as the last reader leaves, as protocol v1 did.
+	Linger time.Duration
+	// Retention is how long an ended run stays readable; 0 means
+	// DefaultRetention.
+	Retention time.Duration
+	// MaxBytes bounds the memory held by ended runs (an estimate of their
+	// events' size); 0 means DefaultMaxBytes.
+	MaxBytes int64
+	// MaxRuns bounds the number of ended runs kept; 0 means DefaultMaxRuns.
+	MaxRuns int
+	// Now returns the current time; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// Runs is an in-memory runnel.Runs. The zero value is not usable; call New.
+type Runs struct {
+	opt Options
+
+	mu    sync.Mutex
+	runs  map[string]*run
+	ended []*run // ended runs still kept, oldest first
+	bytes int64  // the size of the ended runs kept
+}
+
+var _ runnel.Runs = (*Runs)(nil)
+
+// New returns an empty Runs.
+func New(opt Options) *Runs {
+	if opt.Retention <= 0 {
+		opt.Retention = DefaultRetention
+	}
+	if opt.MaxBytes <= 0 {
+		opt.MaxBytes = DefaultMaxBytes
+	}
+	if opt.MaxRuns <= 0 {
+		opt.MaxRuns = DefaultMaxRuns
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Linger < 0 {
+		opt.Linger = 0
+	}
+	return &Runs{opt: opt, runs: map[string]*run{}}
+}
+
+// Create implements runnel.Runs.
+func (rs *Runs) Create(ctx context.Context, stop context.CancelCauseFunc) (runnel.Run, error) {
+	r := &run{rs: rs, id: newID(), stop: stop, state: runnel.RunLive}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.prune()
+	rs.runs[r.id] = r
+	return r, nil
+}
+
+// Get implements runnel.Runs.
+func (rs *Runs) Get(ctx context.Context, id string) (runnel.Run, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.prune()
+	if r, ok := rs.runs[id]; ok {
+		return r, nil
+	}
+	return nil, runnel.Errorf(runnel.ENOTFOUND, "No run %q: it never existed or has expired.", id)
+}
+
+// Stats says what Runs holds.
+type Stats struct {
+	Live  int   // runs still producing
+	Ended int   // ended runs kept for their readers
+	Bytes int64 // the size of the ended runs kept
+}
+
+// Stats returns what Runs holds now, after evicting what has expired.
+func (rs *Runs) Stats() Stats {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.prune()
+	return Stats{Live: len(rs.runs) - len(rs.ended), Ended: len(rs.ended), Bytes: rs.bytes}
+}
+
+// prune evicts ended runs past their retention, then the oldest ones while
+// the kept runs are over MaxBytes or MaxRuns. rs.mu is held.
+func (rs *Runs) prune() {
+	now := rs.opt.Now()
+	n := 0
+	for n < len(rs.ended) {
+		r := rs.ended[n]
+		if now.Sub(r.endedAt) < rs.opt.Retention && rs.bytes <= rs.opt.MaxBytes && len(rs.ended)-n <= rs.opt.MaxRuns {
+			break
+		}
+		delete(rs.runs, r.id)
+		rs.bytes -= r.size
+		n++
+	}
+	if n > 0 {
+		clear(rs.ended[:n])
+		rs.ended = rs.ended[n:]
+	}
+}
+
+// end records that r has ended, at its size then.
+func (rs *Runs) end(r *run, size int64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r.endedAt = rs.opt.Now()
+	r.size = size
+	rs.ended = append(rs.ended, r)
+	rs.bytes += size
+	rs.prune()
+}
+
+// run is one run's log. Tokens, nearly all of a log, are kept as their text
+// alone; every other event is kept whole.
+type run struct {
+	rs   *Runs
+	id   string
+	stop context.CancelCauseFunc
+
+	mu      sync.Mutex
+	log     []entry
+	bytes   int64
+	state   runnel.RunState
+	wake    chan struct{} // closed by the next Append; made by a Read that found nothing
+	readers int
+	linger  *time.Timer
+
+	// Set by Runs.end, under rs.mu.
+	endedAt time.Time
+	size    int64
+}
+
+type entry struct {
+	token string        // a token's text, when full is nil
+	full  *runnel.Event // any other event
+}
+
+var (
+	entrySize = int64(unsafe.Sizeof(entry{}))
+	eventSize = int64(unsafe.Sizeof(runnel.Event{}))
+)
+
+func (r *run) ID() string { return r.id }
+
+func (r *run) State() runnel.RunState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Append implements runnel.Run.
+func (r *run) Append(ctx context.Context, e runnel.Event) (int, error) {
+	r.mu.Lock()
+	if r.state != runnel.RunLive {
+		r.mu.Unlock()
+		return 0, runnel.ErrRunEnded
+	}
+	seq := r.add(e)
+	ended, size := r.state != runnel.RunLive, r.bytes
+	r.mu.Unlock()
+	if ended {
+		r.rs.end(r, size)
+	}
+	return seq, nil
+}
+
+// add appends e, ends the run on a terminal event and wakes the readers.
+// r.mu is held.
+func (r *run) add(e runnel.Event) int {
+	seq := len(r.log)
+	if e.Type == runnel.EventToken {
+		r.log = append(r.log, entry{token: e.Token})
+		r.bytes += entrySize + int64(len(e.Token))
+	} else {
+		e.Run, e.Seq = r.id, seq
+		r.log = append(r.log, entry{full: &e})
+		r.bytes += entrySize + eventSize + dataSize(e)
+	}
+	switch e.Type {
+	case runnel.EventDone:
+		r.state = runnel.RunDone
+	case runnel.EventError:
+		r.state = runnel.RunFailed
+	case runnel.EventCanceled:
+		r.state = runnel.RunCanceled
+	}
+	if r.state != runnel.RunLive && r.linger != nil {
+		r.linger.Stop()
+		r.linger = nil
+	}
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
+	return seq
+}
+
+// maxRead bounds the events one Read returns.
+const maxRead = 512
+
+// Read implements runnel.Run.
+func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel.Event, <-chan struct{}, error) {
+	after = max(after, -1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if after+1 >= len(r.log) {
+		if r.state != runnel.RunLive {
+			return dst, nil, io.EOF
+		}
+		if r.wake == nil {
+			r.wake = make(chan struct{})
+		}
+		return dst, r.wake, nil
+	}
+	for seq := after + 1; seq < len(r.log) && seq-after <= maxRead; seq++ {
+		if en := r.log[seq]; en.full != nil {
+			dst = append(dst, *en.full)
+		} else {
+			dst = append(dst, runnel.Event{Type: runnel.EventToken, Token: en.token, Run: r.id, Seq: seq})
+		}
+	}
+	return dst, nil, nil
+}
+
+// Cancel implements runnel.Run.
+func (r *run) Cancel(ctx context.Context, reason string) (runnel.RunState, error) {
+	return r.cancel(reason, false), nil
+}
+
+// cancel ends the run with a canceled event, unless it has ended; when
+// idle is set, only if it still has no reader.
+func (r *run) cancel(reason string, idle bool) runnel.RunState {
+	r.mu.Lock()
+	if r.state != runnel.RunLive || (idle && r.readers > 0) {
+		state := r.state
+		r.mu.Unlock()
+		return state
+	}
+	r.add(runnel.Event{Type: runnel.EventCanceled, Canceled: &runnel.Canceled{Reason: reason}})
+	size := r.bytes
+	r.mu.Unlock()
+	r.rs.end(r, size)
+	if r.stop != nil {
+		r.stop(runnel.ErrCanceled)
+	}
+	return runnel.RunCanceled
+}
+
+// Attach implements runnel.Run.
+func (r *run) Attach() func() {
+	r.mu.Lock()
+	r.readers++
+	if r.linger != nil {
+		r.linger.Stop()
+		r.linger = nil
+	}
+	r.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(r.detach) }
+}
+
+func (r *run) detach() {
+	r.mu.Lock()
+	r.readers--
+	if r.readers > 0 || r.state != runnel.RunLive {
+		r.mu.Unlock()
+		return
+	}
+	linger := r.rs.opt.Linger
+	if linger > 0 {
+		r.linger = time.AfterFunc(linger, func() { r.cancel(runnel.CancelAbandon, true) })
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	r.cancel(runnel.CancelAbandon, true)
+}
+
+// dataSize estimates the bytes an event's data holds.
+func dataSize(e runnel.Event) int64 {
+	n := len(e.Query) + len(e.Token) + len(e.Raw)
+	for _, s := range e.Tags {
+		n += len(s) + 16
+	}
+	for _, s := range e.Titles {
+		n += len(s) + 16
+	}
+	for _, s := range e.Sources {
+		n += len(s.Slug) + len(s.Title) + len(s.URL) + len(s.Snippet) + 96
+		for _, t := range s.Tags {
+			n += len(t) + 16
+		}
+	}
+	if e.Done != nil {
+		n += len(e.Done.FinishReason) + len(e.Done.ID) + 64
+	}
+	if e.Err != nil {
+		n += len(e.Err.Code) + len(e.Err.Message) + 48
+	}
+	if e.Canceled != nil {
+		n += len(e.Canceled.Reason) + 16
+	}
+	return int64(n)
+}
+
+// newID returns 128 random bits, URL-safe: 22 characters of base64url.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
