@@ -51,8 +51,12 @@ type Event struct {
 }
 
 // Terminal reports whether e ends a stream.
-func (e Event) Terminal() bool {
-	return e.Type == EventDone || e.Type == EventError || e.Type == EventCanceled
+func (e Event) Terminal() bool { return e.Type.Terminal() }
+
+// Terminal reports whether events of type t end a stream: done, error and
+// canceled.
+func (t EventType) Terminal() bool {
+	return t == EventDone || t == EventError || t == EventCanceled
 }
 
 // Canceled is the data of the terminal canceled event: the run was stopped

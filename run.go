@@ -44,7 +44,13 @@ type Runs interface {
 	// random bits. stop is called, once, when the run is canceled (by
 	// Cancel or because it was abandoned) so that its producer stops at
 	// once; it is given ErrCanceled.
-	Create(ctx context.Context, stop context.CancelCauseFunc) (Run, error)
+	//
+	// key, when not empty, is the client's idempotency key for the
+	// request that asks: while a run created with the same key is kept,
+	// Create returns that run with created false and does not keep stop,
+	// so a client whose connection broke before it learned the run's id
+	// can ask again without the answer being produced twice.
+	Create(ctx context.Context, key string, stop context.CancelCauseFunc) (run Run, created bool, err error)
 
 	// Get returns the run with id, live or ended. It returns an *Error with
 	// ENOTFOUND for an id it does not know or whose retention has expired.

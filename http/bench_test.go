@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 )
 
 // countingListener counts the Write calls made on its connections: the
@@ -49,7 +50,7 @@ func BenchmarkStreamBurst(b *testing.B) {
 		tokens[i] = fmt.Sprintf("word%d ", i)
 	}
 	store := newMemStore(testArticles...)
-	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: words(tokens...)}, Store: store}
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: words(tokens...)}, Store: store, Runs: memory.New(memory.Options{})}
 	ts := httptest.NewUnstartedServer(s.Handler())
 	cl := &countingListener{Listener: ts.Listener}
 	ts.Listener = cl

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 )
 
 func ExampleClient_Ask() {
@@ -17,6 +18,7 @@ func ExampleClient_Ask() {
 	srv := httptest.NewServer((&rhttp.Server{
 		Answerer: &runnel.Answerer{Searcher: store, Generator: words("A ", "WebSocket ", "is ", "full-duplex.")},
 		Store:    store,
+		Runs:     memory.New(memory.Options{}),
 	}).Handler())
 	defer srv.Close()
 

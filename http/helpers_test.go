@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 	"net/http/httptest"
 )
 
@@ -171,6 +172,7 @@ func newServer(t testing.TB, gen runnel.Generator, opt ...func(*rhttp.Server)) (
 	s := &rhttp.Server{
 		Answerer: &runnel.Answerer{Searcher: store, Generator: gen},
 		Store:    store,
+		Runs:     memory.New(memory.Options{}),
 	}
 	for _, o := range opt {
 		o(s)

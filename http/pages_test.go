@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/memory"
 )
 
 func TestPrefersHTML(t *testing.T) {
@@ -99,7 +100,7 @@ func TestPagesRouting(t *testing.T) {
 		{"GET", "/nope", "", false, "application/json"},
 		{"POST", "/nope", browser, false, "application/json"},
 	}
-	srv := &Server{Store: stubStore{}, Pages: pages}
+	srv := &Server{Store: stubStore{}, Pages: pages, Runs: memory.New(memory.Options{})}
 	h := srv.Handler()
 	for _, tt := range tests {
 		req := httptest.NewRequest(tt.method, tt.path, nil)
@@ -134,7 +135,7 @@ func TestPagesRouting(t *testing.T) {
 }
 
 func TestNoPages(t *testing.T) {
-	h := (&Server{Store: stubStore{}}).Handler()
+	h := (&Server{Store: stubStore{}, Runs: memory.New(memory.Options{})}).Handler()
 	for _, path := range []string{"/", "/articles/a", "/static/app.js"} {
 		req := httptest.NewRequest("GET", path, nil)
 		req.Header.Set("Accept", "text/html")

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -37,8 +38,10 @@ const (
 type Server struct {
 	Answerer *runnel.Answerer
 	Store    runnel.Store
-	Logger   *slog.Logger // nil logs nothing
-	Version  string
+	// Runs keeps the runs' logs (memory.New for one server). Required.
+	Runs    runnel.Runs
+	Logger  *slog.Logger // nil logs nothing
+	Version string
 
 	// Pages serves the site for people: the page that asks at /, its files
 	// under /static/, and the HTML of /articles, /articles/{slug}, /tags
@@ -54,16 +57,23 @@ type Server struct {
 	MaxStreamDuration time.Duration // whole stream; default 5 min
 	ShutdownTimeout   time.Duration // grace for streams on shutdown; default 10 s
 
-	once     sync.Once
-	stopping chan struct{} // closed when Run begins shutting down
-	streams  sync.WaitGroup
+	once      sync.Once
+	stopping  chan struct{}   // closed when Run begins shutting down
+	base      context.Context // the producers' parent; ends with errShutdown
+	stop      context.CancelCauseFunc
+	streams   sync.WaitGroup // pumps
+	producers sync.WaitGroup
 }
 
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.stopping = make(chan struct{})
+		s.base, s.stop = context.WithCancelCause(context.Background())
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
+		}
+		if s.Runs == nil {
+			panic("runnel/http: Server.Runs is nil; give it a runnel.Runs such as memory.New(memory.Options{})")
 		}
 	})
 }
@@ -74,6 +84,11 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /articles/stream", s.handleStream)
 	mux.HandleFunc("POST /articles/stream", s.handleStream)
+	mux.HandleFunc("POST /runs", s.handleStream)
+	mux.HandleFunc("GET /runs/ws", s.handleSocket)
+	mux.HandleFunc("GET /runs/{id}", s.handleFollow)
+	mux.HandleFunc("DELETE /runs/{id}", s.handleCancel)
+	mux.HandleFunc("POST /runs/{id}/cancel", s.handleCancel)
 	mux.HandleFunc("GET /articles", s.page(s.handleArticles))
 	mux.HandleFunc("GET /articles/{slug...}", s.page(s.handleArticle))
 	mux.HandleFunc("GET /tags", s.page(s.handleTags))
@@ -130,10 +145,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	s.Logger.Info("shutting down", "grace", s.shutdownTimeout())
 	close(s.stopping)
+	s.stop(errShutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	s.streams.Wait()
+	s.producers.Wait()
 	if err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
@@ -184,7 +201,16 @@ func (s *Server) question(w http.ResponseWriter, r *http.Request) (string, *runn
 	return *req.Question, nil
 }
 
+// handleStream starts a run for the question and streams it from its first
+// event, as NDJSON or, when the request prefers it, SSE. An SSE request
+// that carries a Last-Event-ID of one of our runs is an EventSource
+// reconnecting: it resumes that run instead of asking again.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	enc := negotiateStream(r)
+	if _, ok := enc.(sse); ok && r.Header.Get("Last-Event-ID") != "" {
+		s.resume(w, r, enc, "", -1)
+		return
+	}
 	raw, rerr := s.question(w, r)
 	if rerr != nil {
 		writeError(w, rerr)
@@ -195,16 +221,85 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, runnel.AsError(err))
 		return
 	}
+	if s.shuttingDown() {
+		writeError(w, errShutdown)
+		return
+	}
+	key, ok := idempotencyKey(r)
+	if !ok {
+		writeError(w, runnel.Errorf(runnel.EINVALID, "The Idempotency-Key header must be 1 to 64 letters, digits, '-', '_' or '.'."))
+		return
+	}
+	reqID := requestID(r)
+	run, cp, err := s.start(r.Context(), q, key, reqID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.stream(w, r, run, -1, enc, cp, reqID)
+}
+
+func (s *Server) shuttingDown() bool {
 	select {
 	case <-s.stopping:
-		writeError(w, &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The server is shutting down.", Retryable: true})
-		return
+		return true
 	default:
+		return false
 	}
+}
+
+// stream writes the response headers and pumps run from after on. It
+// counts as a reader of the run while it does.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, after int, enc encoder, cp *checkpoints, reqID string) {
 	s.streams.Add(1)
 	defer s.streams.Done()
-	st := newStream(s, w, r)
-	st.run(q)
+	detach := run.Attach()
+	defer detach()
+
+	h := w.Header()
+	h.Set("Content-Type", enc.contentType())
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Request-Id", reqID)
+	h.Set(RunIDHeader, run.ID())
+	w.WriteHeader(http.StatusOK)
+	tracker := trackerOf(r)
+	if tracker != nil {
+		tracker.enc.Store(enc)
+	}
+
+	// The server's WriteTimeout would cut a long stream; each write sets
+	// its own deadline instead, and the run has a maximum duration.
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.Logger.Warn("clear write deadline", "err", err)
+	}
+	p := &pump{
+		s: s, run: run, enc: enc, after: after, encoded: after, cp: cp, reqID: reqID, tracker: tracker,
+		sink: newResponseSink(w, s.writeTimeout()),
+		ping: s.pingInterval(),
+		via:  transportName(enc),
+		buf:  make([]byte, 0, 4096),
+	}
+	p.serve(r.Context())
+}
+
+// RunIDHeader is the response header that names the run a stream carries.
+const RunIDHeader = "Runnel-Run-Id"
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}
+
+func (s *Server) pingInterval() time.Duration {
+	if s.PingInterval > 0 {
+		return s.PingInterval
+	}
+	return DefaultPingInterval
 }
 
 func (s *Server) handleArticles(w http.ResponseWriter, r *http.Request) {
@@ -282,8 +377,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "runnel %s\n\n"+
-		"GET  /articles/stream?question=...   the answer, streamed as NDJSON\n"+
+		"GET  /articles/stream?question=...   the answer, streamed as NDJSON (SSE with Accept: text/event-stream)\n"+
 		"POST /articles/stream                {\"question\": \"...\"}\n"+
+		"GET  /runs/{id}?after=N              resume a run after its event N\n"+
+		"DELETE /runs/{id}                    cancel a run\n"+
+		"GET  /runs/ws                        WebSocket: ask, resume and cancel\n"+
 		"GET  /articles?limit=&offset=&tag=   articles\n"+
 		"GET  /articles/{slug}                one article\n"+
 		"GET  /tags                           tags and their article counts\n"+
@@ -343,6 +441,18 @@ func requestID(r *http.Request) string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// idempotencyKey returns the request's Idempotency-Key header: a client's
+// own name for the request, so that a retry of a request whose response
+// broke off before it named its run gets that run instead of a new answer.
+// ok is false for a key that is not a sane token.
+func idempotencyKey(r *http.Request) (key string, ok bool) {
+	key = strings.Trim(r.Header.Get("Idempotency-Key"), `"`) // the draft standard quotes it
+	if key == "" {
+		return "", true
+	}
+	return key, len(key) <= 64 && isToken(key)
 }
 
 func isToken(s string) bool {

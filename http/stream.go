@@ -4,18 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel"
 )
 
-// queueLen bounds the events a producer may get ahead of a slow client.
-// Beyond it the producer blocks, so a client that reads slowly slows its
-// own generation instead of growing a buffer.
-const queueLen = 32
+// An answer is a run (run.go in the root package): a producer goroutine
+// runs the pipeline and appends its events to the run's log; each reader is
+// a pump that reads the log from where the reader is and writes what it
+// finds, over whichever transport the reader chose. The producer does not
+// depend on any reader: it keeps going while its readers come and go, and
+// stops when the run ends, is canceled, or is abandoned (no reader for the
+// linger window).
 
 // deadlineMargin is the time kept before a request's own deadline to
 // write the terminal error event.
@@ -24,237 +29,420 @@ const deadlineMargin = 500 * time.Millisecond
 // maxBatch caps the bytes written in one Write when events pile up.
 const maxBatch = 32 << 10
 
-// stream is one streamed answer: a producer goroutine runs the pipeline
-// and sends events on a bounded channel; the handler goroutine encodes
-// them, coalescing whatever is queued into one write and one flush.
-//
-// Every event but a token is a checkpoint: the producer waits until it has
-// been flushed. What follows query (the search) and sources (generation)
-// can keep a CPU busy for milliseconds, and on a single core the writer
-// would not run until the producer yielded; the wait makes sure the client
-// holds each stage before the next begins. Tokens do not wait, so a burst
-// of them still coalesces.
-type stream struct {
-	s      *Server
-	w      http.ResponseWriter
-	r      *http.Request
-	rc     *http.ResponseController
-	id     string
-	buf    []byte
-	acks   chan struct{} // a flush that carried a checkpoint event
-	owed   bool          // the pending batch holds a checkpoint
-	events int
-	last   runnel.EventType
-}
-
-func newStream(s *Server, w http.ResponseWriter, r *http.Request) *stream {
-	return &stream{s: s, w: w, r: r, rc: http.NewResponseController(w), id: requestID(r),
-		buf: make([]byte, 0, 4096), acks: make(chan struct{}, 1)}
-}
-
 var (
 	errShutdown = &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The server is shutting down; ask again.", Retryable: true}
 	errTooLong  = &runnel.Error{Code: runnel.ETIMEOUT, Message: "The answer reached the maximum stream duration."}
+	errDeadline = &runnel.Error{Code: runnel.ETIMEOUT, Message: "This response reached its time limit; resume the run to read the rest.", Retryable: true}
 )
 
-func (st *stream) run(q runnel.Query) {
-	s := st.s
-	h := st.w.Header()
-	h.Set("Content-Type", "application/x-ndjson")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Request-Id", st.id)
-	st.w.WriteHeader(http.StatusOK)
+// checkpoints let a producer wait until its first reader has put an event
+// on the wire. Every event but a token is a checkpoint: what follows query
+// (the search) and sources (generation) can keep a CPU busy for
+// milliseconds, and on a single core the reader would not run until the
+// producer yielded; the wait makes sure the client holds each stage before
+// the next begins. Tokens do not wait, so a burst of them still coalesces.
+type checkpoints struct {
+	written atomic.Int64  // the last event the reader wrote
+	ack     chan struct{} // a write happened
+	gone    chan struct{} // the reader left; nobody acknowledges any more
+}
 
-	// The server's WriteTimeout would cut a long stream; each write sets
-	// its own deadline instead, and the stream has a maximum duration.
-	if err := st.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		s.Logger.Warn("clear write deadline", "err", err)
+func newCheckpoints() *checkpoints {
+	cp := &checkpoints{ack: make(chan struct{}, 1), gone: make(chan struct{})}
+	cp.written.Store(-1)
+	return cp
+}
+
+// wait returns once event seq is written, the reader is gone, or ctx ends.
+func (cp *checkpoints) wait(ctx context.Context, seq int) {
+	for cp.written.Load() < int64(seq) {
+		select {
+		case <-cp.ack:
+		case <-cp.gone:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
+}
+
+// wrote records that every event up to seq is on the wire.
+func (cp *checkpoints) wrote(seq int) {
+	cp.written.Store(int64(seq))
+	select {
+	case cp.ack <- struct{}{}:
+	default:
+	}
+}
+
+// start creates a run for q and starts its producer. rctx is the context
+// of the request that asks. The producer's context is the server's, not the
+// request's: the run outlives the request that
+// started it when its reader leaves within the linger window. It ends when
+// the run is canceled, the server shuts down, or the run reaches its
+// maximum duration (capped by the request's own deadline, on AWS Lambda the
+// invocation's, so the error event is written while there is time).
+//
+// With an idempotency key that names a run already kept, start returns that
+// run and no checkpoints: the request is a retry of one whose response
+// broke off before it named its run.
+func (s *Server) start(rctx context.Context, q runnel.Query, key, reqID string) (runnel.Run, *checkpoints, error) {
 	max := s.MaxStreamDuration
 	if max <= 0 {
 		max = DefaultMaxStreamDuration
 	}
-	if dl, ok := st.r.Context().Deadline(); ok {
-		// The request itself has a deadline (on AWS Lambda, the
-		// invocation's): end the stream with an error event while there is
-		// still time to write it, not when the platform kills the process.
+	if dl, ok := rctx.Deadline(); ok {
 		max = min(max, time.Until(dl)-deadlineMargin)
 	}
-	ctx, cancel := context.WithCancelCause(st.r.Context())
-	defer cancel(nil)
+	ctx, cancel := context.WithCancelCause(s.base)
+	run, created, err := s.Runs.Create(rctx, key, cancel)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, fmt.Errorf("create run: %w", err)
+	}
+	if !created {
+		cancel(nil)
+		return run, nil, nil
+	}
 	ctx, cancelTimeout := context.WithTimeoutCause(ctx, max, errTooLong)
-	defer cancelTimeout()
+	cp := newCheckpoints()
+	s.producers.Add(1)
 	go func() {
-		select {
-		case <-s.stopping:
-			cancel(errShutdown)
-		case <-ctx.Done():
-		}
+		defer s.producers.Done()
+		defer cancel(nil)
+		defer cancelTimeout()
+		s.produce(ctx, run, q, cp, reqID)
 	}()
-
-	events := make(chan runnel.Event, queueLen)
-	var answerErr error
-	go func() {
-		defer close(events)
-		defer func() {
-			if p := recover(); p != nil {
-				s.Logger.Error("panic in answer", "request_id", st.id, "panic", p, "stack", string(debug.Stack()))
-				answerErr = &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
-			}
-		}()
-		answerErr = s.Answerer.Answer(ctx, q, func(e runnel.Event) error {
-			select {
-			case events <- e:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			if e.Type == runnel.EventToken {
-				return nil
-			}
-			select {
-			case <-st.acks:
-				return nil
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-		})
-	}()
-
-	ping := s.PingInterval
-	if ping <= 0 {
-		ping = DefaultPingInterval
-	}
-	timer := time.NewTimer(ping)
-	defer timer.Stop()
-	for {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				st.finish(ctx, answerErr)
-				return
-			}
-			st.add(e)
-			st.drain(events)
-		case <-timer.C:
-			st.add(runnel.Event{Type: runnel.EventPing})
-		}
-		if err := st.flush(); err != nil {
-			// The client is gone or stopped reading: stop the work and
-			// wait for the producer so nothing is left running.
-			cancel(err)
-			for range events {
-			}
-			st.log(slog.LevelInfo, "client left", err)
-			return
-		}
-		timer.Reset(ping)
-	}
+	return run, cp, nil
 }
 
-// add appends e to the pending batch.
-func (st *stream) add(e runnel.Event) {
-	if e.Type == runnel.EventDone && e.Done != nil && e.Done.ID == "" {
-		d := *e.Done
-		d.ID = st.id
-		e.Done = &d
-	}
-	b, err := e.AppendJSON(st.buf)
-	if err != nil {
-		// Only a bug can make an event unencodable; say so in the stream.
-		st.s.Logger.Error("encode event", "request_id", st.id, "type", e.Type, "err", err)
-		b, _ = runnel.Event{Type: runnel.EventError, Err: &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}}.AppendJSON(st.buf)
-	}
-	st.buf = append(b, '\n')
-	st.owed = st.owed || (e.Type != runnel.EventToken && e.Type != runnel.EventPing)
-	st.events++
-	st.last = e.Type
-}
-
-// drain adds whatever events are already queued, so a burst goes out in one
-// write, without waiting for events that are not there yet.
-func (st *stream) drain(events <-chan runnel.Event) {
-	for len(st.buf) < maxBatch {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				return // run sees the close on its next receive
-			}
-			st.add(e)
-		default:
-			return
+// produce runs the pipeline into run and ends it with done, or with an
+// error event that says why it failed. It decides and logs how the run
+// ended.
+func (s *Server) produce(ctx context.Context, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) {
+	start := time.Now()
+	err := s.answer(ctx, run, q, cp, reqID)
+	log := func(level slog.Level, msg string, err error) {
+		attrs := []any{"run", run.ID(), "request_id", reqID, "duration", time.Since(start).Round(time.Microsecond)}
+		if err != nil {
+			attrs = append(attrs, "err", err.Error())
 		}
+		s.Logger.Log(context.Background(), level, msg, attrs...)
 	}
-}
-
-// flush writes the pending batch with a write deadline and flushes it.
-func (st *stream) flush() error {
-	if len(st.buf) == 0 {
-		return nil
-	}
-	timeout := st.s.WriteTimeout
-	if timeout <= 0 {
-		timeout = DefaultWriteTimeout
-	}
-	if err := st.rc.SetWriteDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	_, err := st.w.Write(st.buf)
-	st.buf = st.buf[:0]
-	if err != nil {
-		return err
-	}
-	if err := st.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	if st.owed {
-		// At most one checkpoint is in flight: its producer waits for
-		// this ack before it can send another, so the send never blocks.
-		st.owed = false
-		select {
-		case st.acks <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
-
-// finish ends the stream after the producer returned: done was already sent
-// on success; a failure becomes a terminal error event, unless the client
-// itself left.
-func (st *stream) finish(ctx context.Context, err error) {
-	if err == nil && st.last == runnel.EventDone {
-		st.flush()
-		st.log(slog.LevelInfo, "stream done", nil)
+	if err == nil {
+		log(slog.LevelDebug, "run done", nil)
 		return
 	}
-	if st.r.Context().Err() != nil {
-		st.log(slog.LevelInfo, "client left", st.r.Context().Err())
+	cause := context.Cause(ctx)
+	if errors.Is(err, runnel.ErrRunEnded) || errors.Is(cause, runnel.ErrCanceled) {
+		log(slog.LevelInfo, "run canceled", nil)
 		return
 	}
 	e := runnel.AsError(err)
 	if ctx.Err() != nil {
-		// The stream's own context ended: the maximum duration or shutdown.
-		e = runnel.AsError(context.Cause(ctx))
-	}
-	if err == nil {
-		err = fmt.Errorf("answer ended without done")
-		e = &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
+		// The run's own context ended: the maximum duration or shutdown.
+		e = runnel.AsError(cause)
 	}
 	if e.Code == runnel.EINTERNAL {
-		st.log(slog.LevelError, "stream failed", err)
+		log(slog.LevelError, "run failed", err)
 	} else {
-		st.log(slog.LevelWarn, "stream ended with error", err)
+		log(slog.LevelWarn, "run ended with error", err)
 	}
-	st.add(runnel.Event{Type: runnel.EventError, Err: e})
-	st.flush()
+	if _, err := run.Append(context.WithoutCancel(ctx), runnel.Event{Type: runnel.EventError, Err: e}); err != nil && !errors.Is(err, runnel.ErrRunEnded) {
+		log(slog.LevelError, "append error event", err)
+	}
 }
 
-func (st *stream) log(level slog.Level, msg string, err error) {
-	attrs := []any{"request_id", st.id, "events", st.events, "last", string(st.last)}
-	if err != nil {
-		attrs = append(attrs, "err", err.Error())
+// answer runs the pipeline, appending each event to run and waiting at the
+// checkpoints. A panic in the pipeline becomes an internal error.
+func (s *Server) answer(ctx context.Context, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.Logger.Error("panic in answer", "run", run.ID(), "request_id", reqID, "panic", p, "stack", string(debug.Stack()))
+			err = &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
+		}
+	}()
+	return s.Answerer.Answer(ctx, q, func(e runnel.Event) error {
+		if e.Type == runnel.EventDone && e.Done != nil && e.Done.ID == "" {
+			d := *e.Done
+			d.ID = reqID
+			e.Done = &d
+		}
+		seq, err := run.Append(ctx, e)
+		if err != nil {
+			return err
+		}
+		if e.Type != runnel.EventToken {
+			cp.wait(ctx, seq)
+		}
+		return ctx.Err()
+	})
+}
+
+// pump carries one run's events to one reader: it reads the log from where
+// the reader is, encodes what it finds, writes it in as few writes as it
+// can, sends a ping after each silence, and decides and logs how the stream
+// ended, in one place.
+type pump struct {
+	s       *Server
+	run     runnel.Run
+	enc     encoder
+	sink    sink
+	after   int          // the last event written
+	encoded int          // the last event encoded into buf
+	cp      *checkpoints // the producer's, for the reader that started the run
+	ping    time.Duration
+	reqID   string
+	via     string // the transport, for the log
+	tracker *StreamStatus
+
+	buf  []byte
+	ends []int
+	evs  []runnel.Event
+
+	events int              // events written
+	last   runnel.EventType // the last event written
+}
+
+// outcome says how a stream ended, for the log.
+type outcome struct {
+	msg   string
+	level slog.Level
+	err   error
+}
+
+// serve writes the run's events from p.after on until the reader has the
+// terminal event, the reader leaves (ctx ends or a write fails), the
+// request's own deadline is near, or the server shuts down.
+func (p *pump) serve(ctx context.Context) {
+	start := time.Now()
+	if p.cp != nil {
+		defer close(p.cp.gone)
 	}
-	st.s.Logger.Log(st.r.Context(), level, msg, attrs...)
+	o := p.loop(ctx)
+	attrs := []any{"run", p.run.ID(), "request_id", p.reqID, "via", p.via, "events", p.events,
+		"last", string(p.last), "duration", time.Since(start).Round(time.Microsecond)}
+	if o.err != nil {
+		attrs = append(attrs, "err", o.err.Error())
+	}
+	p.s.Logger.Log(ctx, o.level, o.msg, attrs...)
+}
+
+func (p *pump) loop(ctx context.Context) outcome {
+	var deadline <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		// Later than the run's own deadline (deadlineMargin), so the run
+		// that this request started ends with its own timeout first.
+		t := time.NewTimer(time.Until(dl) - deadlineMargin/2)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var ping <-chan time.Time
+	var timer *time.Timer
+	if p.ping > 0 && len(p.enc.ping(nil)) > 0 {
+		timer = time.NewTimer(p.ping)
+		defer timer.Stop()
+		ping = timer.C
+	}
+	p.buf, p.ends = p.enc.begin(p.buf[:0]), p.ends[:0]
+	if len(p.buf) > 0 {
+		if err := p.write(); err != nil {
+			return outcome{"client left", slog.LevelInfo, err}
+		}
+	}
+	for {
+		more, err := p.fill(ctx)
+		if err != nil {
+			return p.fail(&runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The run's log could not be read; resume it.", Retryable: true}, err)
+		}
+		if len(p.buf) > 0 {
+			if err := p.write(); err != nil {
+				return outcome{"client left", slog.LevelInfo, err}
+			}
+			if timer != nil {
+				timer.Reset(p.ping)
+			}
+		}
+		if p.last.Terminal() || more == nil {
+			return p.ended()
+		}
+		select {
+		case <-more:
+		case <-ping:
+			p.buf, p.ends = p.enc.ping(p.buf[:0]), p.ends[:0]
+			if err := p.write(); err != nil {
+				return outcome{"client left", slog.LevelInfo, err}
+			}
+			timer.Reset(p.ping)
+		case <-ctx.Done():
+			return outcome{"client left", slog.LevelInfo, context.Cause(ctx)}
+		case <-deadline:
+			return p.fail(errDeadline, nil)
+		case <-p.s.stopping:
+			// The producer ends the run with its own error event; a run
+			// produced elsewhere is the reader's to resume elsewhere.
+			if p.drain(ctx) {
+				return p.ended()
+			}
+			return p.fail(errShutdown, nil)
+		}
+	}
+}
+
+// fill encodes into the buffer the events the log holds after the last one
+// encoded, reading until nothing more is there, the buffer is full
+// (maxBatch) or the terminal event is in. So a burst goes out in few writes,
+// while a reader that keeps up gets every event alone, at once. It returns
+// the channel that says when there may be more, nil once the log has
+// nothing more to give.
+func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
+	p.buf, p.ends = p.buf[:0], p.ends[:0]
+	for len(p.buf) < maxBatch && !p.last.Terminal() {
+		evs, more, err := p.run.Read(ctx, p.encoded, p.evs[:0])
+		p.evs = evs[:0]
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		case len(evs) == 0:
+			return more, nil
+		}
+		for _, e := range evs {
+			p.encode(e)
+			if e.Terminal() {
+				break
+			}
+		}
+	}
+	return nil, nil
+}
+
+// encode appends e to the buffer.
+func (p *pump) encode(e runnel.Event) {
+	b, err := p.enc.event(p.buf, e)
+	if err != nil {
+		// Only a bug can make an event unencodable; say so in the stream.
+		p.s.Logger.Error("encode event", "run", p.run.ID(), "type", e.Type, "err", err)
+		b, _ = p.enc.event(p.buf, runnel.Event{Type: runnel.EventError, Err: &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}, Run: e.Run, Seq: e.Seq})
+	}
+	p.buf = b
+	p.ends = append(p.ends, len(b))
+	p.encoded = e.Seq
+	p.events++
+	p.last = e.Type
+}
+
+// drain writes what the log holds once the producer, told to stop, has had
+// its moment to end the run. It reports whether the terminal event went out.
+func (p *pump) drain(ctx context.Context) bool {
+	grace := time.NewTimer(time.Second)
+	defer grace.Stop()
+	for {
+		more, err := p.fill(ctx)
+		if err != nil {
+			return false
+		}
+		if len(p.buf) > 0 && p.write() != nil {
+			return false
+		}
+		if p.last.Terminal() || more == nil {
+			return p.last.Terminal()
+		}
+		select {
+		case <-more:
+		case <-grace.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// write writes the buffer: every event encoded so far is then on the wire.
+func (p *pump) write() error {
+	if err := p.sink.write(p.buf, p.ends); err != nil {
+		return err
+	}
+	if p.after != p.encoded {
+		p.after = p.encoded
+		if p.cp != nil {
+			p.cp.wrote(p.after)
+		}
+	}
+	if p.tracker != nil {
+		p.tracker.terminal.Store(p.last.Terminal())
+	}
+	return nil
+}
+
+// ended is the outcome of a stream that delivered the run's terminal event.
+func (p *pump) ended() outcome {
+	switch p.last {
+	case runnel.EventDone:
+		return outcome{"stream done", slog.LevelInfo, nil}
+	case runnel.EventCanceled:
+		return outcome{"stream canceled", slog.LevelInfo, nil}
+	case runnel.EventError:
+		return outcome{"stream ended with error", slog.LevelInfo, nil}
+	}
+	return outcome{"stream ended without a terminal event", slog.LevelWarn, nil}
+}
+
+// fail ends the stream with an error event of the pump's own, outside the
+// run's log: the run goes on (or is someone else's), and the reader may
+// resume it.
+func (p *pump) fail(e *runnel.Error, cause error) outcome {
+	b, _ := p.enc.event(p.buf[:0], runnel.Event{Type: runnel.EventError, Err: e})
+	p.buf, p.ends = b, append(p.ends[:0], len(b))
+	p.last = runnel.EventError
+	p.events++
+	if err := p.write(); err != nil {
+		return outcome{"client left", slog.LevelInfo, err}
+	}
+	return outcome{"stream ended with error", slog.LevelWarn, cmpErr(cause, e)}
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// StreamStatus tells a wrapper of the server's handler what a stream wrote,
+// so that it can end a response its handler abandoned in a panic (AWS
+// Lambda mode, where nothing else would) in the stream's own framing.
+type StreamStatus struct {
+	enc      atomic.Value // encoder, once the stream began
+	terminal atomic.Bool
+}
+
+type statusKey struct{}
+
+// TrackStream returns r with a StreamStatus the stream routes fill in.
+func TrackStream(r *http.Request) (*http.Request, *StreamStatus) {
+	st := new(StreamStatus)
+	return r.WithContext(context.WithValue(r.Context(), statusKey{}, st)), st
+}
+
+func trackerOf(r *http.Request) *StreamStatus {
+	st, _ := r.Context().Value(statusKey{}).(*StreamStatus)
+	return st
+}
+
+// Open reports whether a stream began and has not written its terminal
+// event.
+func (st *StreamStatus) Open() bool {
+	return st.enc.Load() != nil && !st.terminal.Load()
+}
+
+// ErrorEvent returns the encoding of an error event in the stream's framing.
+func (st *StreamStatus) ErrorEvent(e *runnel.Error) []byte {
+	enc, _ := st.enc.Load().(encoder)
+	if enc == nil {
+		enc = ndjson{}
+	}
+	b, _ := enc.event(nil, runnel.Event{Type: runnel.EventError, Err: e})
+	return b
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 )
 
 func TestAskEndToEnd(t *testing.T) {
@@ -421,7 +422,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 		return runnel.Done{}, ctx.Err()
 	})
 	store := newMemStore(testArticles...)
-	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: gen}, Store: store}
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: gen}, Store: store, Runs: memory.New(memory.Options{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -507,7 +508,7 @@ func TestLongStreamOutlivesServerTimeouts(t *testing.T) {
 		return runnel.Done{FinishReason: runnel.FinishStop}, nil
 	})
 	store := newMemStore(testArticles...)
-	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: tick}, Store: store}
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: tick}, Store: store, Runs: memory.New(memory.Options{})}
 	ts := httptest.NewUnstartedServer(s.Handler())
 	ts.Config.ReadTimeout = 200 * time.Millisecond
 	ts.Config.WriteTimeout = 200 * time.Millisecond
@@ -580,7 +581,7 @@ func TestStagesAreWrittenFirst(t *testing.T) {
 		return runnel.Done{FinishReason: runnel.FinishStop}, emit("ok")
 	})
 	store := newMemStore(testArticles...)
-	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: gatedSearcher{store, sent, t}, Generator: gen}, Store: store}
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: gatedSearcher{store, sent, t}, Generator: gen}, Store: store, Runs: memory.New(memory.Options{})}
 	ts := httptest.NewUnstartedServer(s.Handler())
 	wl.Listener = ts.Listener
 	ts.Listener = wl
@@ -606,7 +607,7 @@ func TestRequestDeadline(t *testing.T) {
 		return runnel.Done{}, ctx.Err()
 	})
 	store := newMemStore(testArticles...)
-	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: stall}, Store: store}
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: stall}, Store: store, Runs: memory.New(memory.Options{})}
 	h := s.Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 800*time.Millisecond)

@@ -52,8 +52,9 @@ type Runs struct {
 
 	mu    sync.Mutex
 	runs  map[string]*run
-	ended []*run // ended runs still kept, oldest first
-	bytes int64  // the size of the ended runs kept
+	keys  map[string]*run // by idempotency key
+	ended []*run          // ended runs still kept, oldest first
+	bytes int64           // the size of the ended runs kept
 }
 
 var _ runnel.Runs = (*Runs)(nil)
@@ -75,17 +76,23 @@ func New(opt Options) *Runs {
 	if opt.Linger < 0 {
 		opt.Linger = 0
 	}
-	return &Runs{opt: opt, runs: map[string]*run{}}
+	return &Runs{opt: opt, runs: map[string]*run{}, keys: map[string]*run{}}
 }
 
 // Create implements runnel.Runs.
-func (rs *Runs) Create(ctx context.Context, stop context.CancelCauseFunc) (runnel.Run, error) {
-	r := &run{rs: rs, id: newID(), stop: stop, state: runnel.RunLive}
+func (rs *Runs) Create(ctx context.Context, key string, stop context.CancelCauseFunc) (runnel.Run, bool, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.prune()
+	if r, ok := rs.keys[key]; ok && key != "" {
+		return r, false, nil
+	}
+	r := &run{rs: rs, id: newID(), key: key, stop: stop, state: runnel.RunLive}
 	rs.runs[r.id] = r
-	return r, nil
+	if key != "" {
+		rs.keys[key] = r
+	}
+	return r, true, nil
 }
 
 // Get implements runnel.Runs.
@@ -125,6 +132,9 @@ func (rs *Runs) prune() {
 			break
 		}
 		delete(rs.runs, r.id)
+		if r.key != "" {
+			delete(rs.keys, r.key)
+		}
 		rs.bytes -= r.size
 		n++
 	}
@@ -150,6 +160,7 @@ func (rs *Runs) end(r *run, size int64) {
 type run struct {
 	rs   *Runs
 	id   string
+	key  string // the idempotency key it was created with, if any
 	stop context.CancelCauseFunc
 
 	mu      sync.Mutex
@@ -207,8 +218,9 @@ func (r *run) add(e runnel.Event) int {
 		r.log = append(r.log, entry{token: e.Token})
 		r.bytes += entrySize + int64(len(e.Token))
 	} else {
-		e.Run, e.Seq = r.id, seq
-		r.log = append(r.log, entry{full: &e})
+		full := e // a copy, so that e itself stays on the stack
+		full.Run, full.Seq = r.id, seq
+		r.log = append(r.log, entry{full: &full})
 		r.bytes += entrySize + eventSize + dataSize(e)
 	}
 	switch e.Type {
@@ -231,7 +243,7 @@ func (r *run) add(e runnel.Event) int {
 }
 
 // maxRead bounds the events one Read returns.
-const maxRead = 512
+const maxRead = 64
 
 // Read implements runnel.Run.
 func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel.Event, <-chan struct{}, error) {

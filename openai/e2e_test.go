@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 	"github.com/runnel/runnel/openai"
 )
 
@@ -55,6 +56,7 @@ func serve(t testing.TB, g runnel.Generator) (*rhttp.Client, *syncBuffer, func()
 	log := new(syncBuffer)
 	s := &rhttp.Server{
 		Answerer: &runnel.Answerer{Searcher: searcher(question.Passages), Generator: g},
+		Runs:     memory.New(memory.Options{}),
 		Logger:   slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	ts := httptest.NewServer(s.Handler())

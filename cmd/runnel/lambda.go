@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -49,7 +47,10 @@ func runLambda(ctx context.Context, env func(string) string, stderr io.Writer) e
 		ss serverSettings
 	)
 	sf.bind(c)
-	ss.bind(c, "json", lambdaMaxStreamDuration)
+	// An instance serves one invocation at a time, so a reader can come back
+	// to a run only through a store the instances share: without one, an
+	// abandoned answer stops at once.
+	ss.bind(c, "json", lambdaMaxStreamDuration, 0)
 	if err := parse(c.fs, nil, stderr); err != nil {
 		return err
 	}
@@ -135,14 +136,10 @@ func copyFile(src, dst string) error {
 //
 // lambdaurl runs the handler on a goroutine without a recover, so a panic
 // there would end the process in the middle of the stream. (A panic in the
-// generator is already recovered by the stream.) A panic is recovered here
-// and logged; then, if nothing was written yet, the client gets a 500 with
-// the usual JSON error; if an NDJSON stream had begun and not ended, it is
-// ended with an internal error event (after a newline, if the panic left a
-// line unfinished), since a Function URL cannot abort a response the way
-// panic(http.ErrAbortHandler) does on a connection. That panic is left
-// as it is asked: the stream ends where it is, and clients report it as
-// truncated.
+// generator is already recovered by the stream's producer, which ends the
+// run with an error event.) A panic in the handler itself is recovered here
+// and logged, and the response is ended as well as it can be; see
+// recovered.
 func lambdaHandler(next http.Handler, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Request-Id") == "" {
@@ -151,29 +148,29 @@ func lambdaHandler(next http.Handler, logger *slog.Logger) http.Handler {
 				r.Header.Set("X-Request-Id", lc.AwsRequestID)
 			}
 		}
+		// The stream routes record in st which framing a stream uses and
+		// whether its terminal event went out. The pump hands each Write
+		// whole events, so a panic cannot leave one half written, and that
+		// is all recovered needs to know to end a stream in its framing.
+		r, st := rhttp.TrackStream(r)
 		lw := &lambdaWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				lw.recovered(p, r, logger)
+				lw.recovered(p, r, st, logger)
 			}
 		}()
 		next.ServeHTTP(lw, r)
 	})
 }
 
-// lambdaWriter notes what a handler wrote: whether the response began,
-// whether its last line is complete, and whether that line was a terminal
-// event. Unwrap keeps the real writer reachable by http.ResponseController.
+// lambdaWriter notes whether the handler began its response (wrote its
+// header or any of its body), which decides whether a panic can still be
+// answered with a status of its own. Unwrap keeps the real writer reachable
+// by http.ResponseController.
 type lambdaWriter struct {
 	http.ResponseWriter
-	started  bool
-	midLine  bool   // the last byte written was not a newline
-	line     []byte // the start of the line being written
-	terminal bool   // the last complete line was a done or error event
+	started bool
 }
-
-// linePrefix is as much of a line as it takes to tell its event type.
-const linePrefix = len(`{"type":"error"`)
 
 func (lw *lambdaWriter) WriteHeader(code int) {
 	lw.started = true
@@ -182,33 +179,26 @@ func (lw *lambdaWriter) WriteHeader(code int) {
 
 func (lw *lambdaWriter) Write(p []byte) (int, error) {
 	lw.started = true
-	n, err := lw.ResponseWriter.Write(p)
-	for b := p[:n]; len(b) > 0; {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			lw.appendLine(b)
-			lw.midLine = true
-			break
-		}
-		lw.appendLine(b[:i])
-		lw.terminal = bytes.HasPrefix(lw.line, []byte(`{"type":"done"`)) ||
-			bytes.HasPrefix(lw.line, []byte(`{"type":"error"`))
-		lw.line, lw.midLine = lw.line[:0], false
-		b = b[i+1:]
-	}
-	return n, err
-}
-
-func (lw *lambdaWriter) appendLine(b []byte) {
-	if room := linePrefix - len(lw.line); room > 0 {
-		lw.line = append(lw.line, b[:min(room, len(b))]...)
-	}
+	return lw.ResponseWriter.Write(p)
 }
 
 func (lw *lambdaWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
 
-// recovered ends the response after the handler panicked with p.
-func (lw *lambdaWriter) recovered(p any, r *http.Request, logger *slog.Logger) {
+// recovered ends the response after the handler panicked with p:
+//
+//   - nothing written yet: a 500 with the usual JSON error;
+//   - a stream that began and has not written its terminal event (st is
+//     Open): an internal error event in the stream's own framing, NDJSON or
+//     SSE, so the client reads why the answer stopped. A Function URL
+//     cannot abort a response the way panic(http.ErrAbortHandler) does on a
+//     connection: without the event the body would just end, and the client
+//     could not tell a crash from a dropped connection;
+//   - a stream that already has its terminal event, or a response that is
+//     not a stream: left as it is, since anything added would corrupt it.
+//
+// panic(http.ErrAbortHandler) is left as it asks: the response ends where it
+// is, and a stream's client reports it as truncated.
+func (lw *lambdaWriter) recovered(p any, r *http.Request, st *rhttp.StreamStatus, logger *slog.Logger) {
 	id := cmp.Or(lw.Header().Get("X-Request-Id"), r.Header.Get("X-Request-Id"))
 	if p == http.ErrAbortHandler {
 		logger.Warn("response aborted", "request_id", id, "path", r.URL.Path)
@@ -217,22 +207,14 @@ func (lw *lambdaWriter) recovered(p any, r *http.Request, logger *slog.Logger) {
 	logger.Error("panic in handler", "request_id", id, "path", r.URL.Path,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	internal := &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
-	if !lw.started {
+	switch {
+	case !lw.started:
 		h := lw.Header()
 		h.Set("Content-Type", "application/json")
 		h.Del("Content-Length")
 		lw.WriteHeader(rhttp.StatusOf(internal.Code))
 		json.NewEncoder(lw).Encode(map[string]any{"error": internal})
-		return
+	case st.Open():
+		lw.Write(st.ErrorEvent(internal))
 	}
-	ct := lw.Header().Get("Content-Type")
-	if lw.terminal || !strings.HasPrefix(ct, "application/x-ndjson") {
-		return // the stream is complete, or the body is not a stream
-	}
-	b := []byte{}
-	if lw.midLine {
-		b = append(b, '\n')
-	}
-	b, _ = runnel.Event{Type: runnel.EventError, Err: internal}.AppendJSON(b)
-	lw.Write(append(b, '\n'))
 }

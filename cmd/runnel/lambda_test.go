@@ -82,6 +82,55 @@ func testLambdaStream(t *testing.T, bin string) {
 		inv.end(t)
 	})
 
+	t.Run("SSE events arrive one at a time", func(t *testing.T) {
+		inv := rt.invoke(t, urlEvent("GET", "/articles/stream", "question=gate+sse", "", "accept", "text/event-stream"), time.Minute)
+		p := inv.prelude(t)
+		if p.StatusCode != 200 || p.Headers["Content-Type"] != "text/event-stream" {
+			t.Errorf("prelude: status %d, headers %v; want 200 and text/event-stream", p.StatusCode, p.Headers)
+		}
+		run := p.Headers["Runnel-Run-Id"]
+		if run == "" {
+			t.Errorf("prelude headers %v: no Runnel-Run-Id", p.Headers)
+		}
+		if p.Headers["X-Request-Id"] != inv.id {
+			t.Errorf("X-Request-Id = %q, want the invocation's id %q", p.Headers["X-Request-Id"], inv.id)
+		}
+		if b := inv.block(t); b.text != "retry: 1000" {
+			t.Fatalf("first block %q, want the retry block", b.text)
+		}
+		seq := 0
+		next := func(want runnel.EventType) runnel.Event {
+			t.Helper()
+			b := inv.block(t)
+			if wantID := run + "." + strconv.Itoa(seq); b.typ != string(want) || b.id != wantID {
+				t.Fatalf("block %q, want event %s with id %s", b.text, want, wantID)
+			}
+			seq++
+			return b.event(t)
+		}
+		// The generator now waits for the first token, so these four
+		// blocks can only be here if each was sent as it happened.
+		if e := next(runnel.EventQuery); e.Query != "gate sse?" {
+			t.Errorf("query %q, want %q", e.Query, "gate sse?")
+		}
+		for _, want := range []runnel.EventType{runnel.EventTags, runnel.EventTitles, runnel.EventSources} {
+			next(want)
+		}
+		for _, tok := range []string{"Server-Sent ", "events ", "stream ", "too."} {
+			rt.release(t, tok)
+			// The next token is handed out only after this one arrived.
+			if e := next(runnel.EventToken); e.Token != tok {
+				t.Fatalf("token %q, want %q", e.Token, tok)
+			}
+		}
+		rt.release(t, "")
+		e := next(runnel.EventDone)
+		if e.Done.FinishReason != runnel.FinishStop || e.Done.ID != inv.id {
+			t.Errorf("done %+v, want stop, id %q", e.Done, inv.id)
+		}
+		inv.end(t)
+	})
+
 	t.Run("a panic in the generator ends the stream with an error event", func(t *testing.T) {
 		inv := rt.invoke(t, urlEvent("GET", "/articles/stream", "question=panic+please", ""), time.Minute)
 		if p := inv.prelude(t); p.StatusCode != 200 {
@@ -97,15 +146,42 @@ func testLambdaStream(t *testing.T, bin string) {
 		}
 	})
 
-	t.Run("a panic in the handler after the stream began ends it with an error event", func(t *testing.T) {
+	t.Run("a panic in the stream's handler after it began ends it with an error event", func(t *testing.T) {
 		inv := rt.invoke(t, urlEvent("GET", "/test/panic", "after=1", ""), time.Minute)
-		if p := inv.prelude(t); p.StatusCode != 200 || p.Headers["Content-Type"] != "application/x-ndjson" {
-			t.Errorf("prelude %+v, want 200 NDJSON", p)
+		p := inv.prelude(t)
+		if p.StatusCode != 200 || p.Headers["Content-Type"] != "application/x-ndjson" || p.Headers["Runnel-Run-Id"] == "" {
+			t.Errorf("prelude %+v, want 200 NDJSON with a Runnel-Run-Id", p)
 		}
+		// The query event, then the panic at the next Write: the error
+		// event comes from lambdaHandler, in the stream's framing.
 		lines := inv.lines(t)
-		want := []string{`{"type":"query","data":"panic?"}`, `{"type":"token","da`, `{"type":"error","data":{"code":"internal","message":"Internal error."}}`}
+		want := []string{`{"type":"query","data":"stall please?"}`, `{"type":"error","data":{"code":"internal","message":"Internal error."}}`}
 		if !slices.Equal(lines, want) {
 			t.Errorf("body lines\n%q\nwant\n%q", lines, want)
+		}
+	})
+
+	t.Run("a panic in the SSE stream's handler after it began ends it with an SSE error event", func(t *testing.T) {
+		inv := rt.invoke(t, urlEvent("GET", "/test/panic", "after=2", "", "accept", "text/event-stream"), time.Minute)
+		p := inv.prelude(t)
+		run := p.Headers["Runnel-Run-Id"]
+		if p.StatusCode != 200 || p.Headers["Content-Type"] != "text/event-stream" || run == "" {
+			t.Errorf("prelude %+v, want 200 SSE with a Runnel-Run-Id", p)
+		}
+		// The retry block and the query event (two Writes), then the
+		// panic; the pump's own error event has no id, as it is not one
+		// of the run's.
+		var blocks []string
+		for _, b := range inv.blocks(t) {
+			blocks = append(blocks, b.text)
+		}
+		want := []string{
+			"retry: 1000",
+			"event: query\nid: " + run + ".0\ndata: \"stall please?\"",
+			`event: error` + "\n" + `data: {"code":"internal","message":"Internal error."}`,
+		}
+		if !slices.Equal(blocks, want) {
+			t.Errorf("body blocks\n%q\nwant\n%q", blocks, want)
 		}
 	})
 
@@ -178,8 +254,8 @@ func testLambdaStream(t *testing.T, bin string) {
 		}
 		msgs[rec.Msg]++
 	}
-	if msgs["lambda ready"] != 1 || msgs["panic in handler"] != 2 {
-		t.Errorf("log messages %v, want lambda ready once and panic in handler twice", msgs)
+	if msgs["lambda ready"] != 1 || msgs["panic in handler"] != 3 {
+		t.Errorf("log messages %v, want lambda ready once and panic in handler three times", msgs)
 	}
 }
 
@@ -318,7 +394,9 @@ func startLambda(t *testing.T, bin string, rt *fakeRuntime, env ...string) (stop
 
 // urlEvent returns a Function URL event (payload format 2.0) for a request.
 // A body is given base64-encoded, as the platform sends binary bodies.
-func urlEvent(method, path, rawQuery, base64Body string) map[string]any {
+// header holds extra request headers as name, value pairs, names in lower
+// case as the platform sends them; they replace the defaults (accept: */*).
+func urlEvent(method, path, rawQuery, base64Body string, header ...string) map[string]any {
 	const domain = "abcdefghijklmnopqrstuvwxyz.lambda-url.eu-west-1.on.aws"
 	query := map[string]string{}
 	q, _ := url.ParseQuery(rawQuery)
@@ -335,6 +413,12 @@ func urlEvent(method, path, rawQuery, base64Body string) map[string]any {
 	}
 	if base64Body != "" {
 		headers["content-type"] = "application/json"
+	}
+	if len(header)%2 != 0 {
+		panic("urlEvent: header needs name, value pairs")
+	}
+	for i := 0; i < len(header); i += 2 {
+		headers[header[i]] = header[i+1]
 	}
 	e := map[string]any{
 		"version":        "2.0",
@@ -645,6 +729,92 @@ func (inv *invocation) rest(t *testing.T) []runnel.Event {
 		t.Fatal("no events")
 	}
 	return events
+}
+
+// sseBlock is one block of an SSE body: its lines up to the blank line
+// that ends it, and the fields an event block holds.
+type sseBlock struct {
+	text          string // the lines without the blank one, joined by newlines
+	typ, id, data string // the event, id and data fields ("" when missing)
+}
+
+// block reads the next SSE block of the body.
+func (inv *invocation) block(t *testing.T) sseBlock {
+	t.Helper()
+	var lines []string
+	for {
+		l, ok := inv.line(t)
+		switch {
+		case !ok && len(lines) == 0:
+			t.Fatal("the body ended")
+		case !ok || !strings.HasSuffix(l, "\n"):
+			t.Fatalf("the body ended inside the block %q", append(lines, l))
+		case l == "\n":
+			return parseBlock(t, lines)
+		}
+		lines = append(lines, strings.TrimSuffix(l, "\n"))
+	}
+}
+
+func parseBlock(t *testing.T, lines []string) sseBlock {
+	t.Helper()
+	b := sseBlock{text: strings.Join(lines, "\n")}
+	for _, l := range lines {
+		name, value, _ := strings.Cut(l, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch name {
+		case "event":
+			b.typ = value
+		case "id":
+			b.id = value
+		case "data":
+			if b.data != "" {
+				t.Fatalf("block %q has more than one data line; runnel's data is one line of JSON", b.text)
+			}
+			b.data = value
+		}
+	}
+	return b
+}
+
+// blocks returns the remaining SSE blocks of the body, and checks it ended
+// cleanly.
+func (inv *invocation) blocks(t *testing.T) []sseBlock {
+	t.Helper()
+	var blocks []sseBlock
+	var lines []string
+	for {
+		l, ok := inv.line(t)
+		if !ok {
+			break
+		}
+		if l == "\n" {
+			blocks = append(blocks, parseBlock(t, lines))
+			lines = nil
+			continue
+		}
+		lines = append(lines, strings.TrimSuffix(l, "\n"))
+	}
+	if len(lines) > 0 {
+		t.Errorf("the body ended inside the block %q", lines)
+	}
+	inv.end(t)
+	return blocks
+}
+
+// event decodes an event block: the event's type and its data, as an
+// NDJSON line would carry them.
+func (b sseBlock) event(t *testing.T) runnel.Event {
+	t.Helper()
+	var e runnel.Event
+	line := `{"type":` + strconv.Quote(b.typ) + `,"data":` + b.data + `}`
+	if b.typ == "" || b.data == "" {
+		t.Fatalf("block %q is not an event", b.text)
+	}
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		t.Fatalf("block %q is not an event: %v", b.text, err)
+	}
+	return e
 }
 
 // end waits for the end of the body and checks that it ended cleanly,

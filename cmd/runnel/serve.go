@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 )
 
 func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -22,7 +23,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		shutdown time.Duration
 	)
 	sf.bind(c)
-	ss.bind(c, "text", rhttp.DefaultMaxStreamDuration)
+	ss.bind(c, "text", rhttp.DefaultMaxStreamDuration, memory.DefaultLinger)
 	c.String(&addr, "addr", "RUNNEL_ADDR", "localhost:8080", "listen on `host:port`")
 	c.Duration(&shutdown, "shutdown-timeout", "RUNNEL_SHUTDOWN_TIMEOUT", rhttp.DefaultShutdownTimeout, "on SIGTERM, wait this long for open streams")
 	c.fs.Usage = func() {

@@ -9,6 +9,7 @@ import (
 	"github.com/runnel/runnel"
 	"github.com/runnel/runnel/extractive"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 	"github.com/runnel/runnel/openai"
 	"github.com/runnel/runnel/sqlite"
 	"github.com/runnel/runnel/web"
@@ -96,9 +97,11 @@ type serverSettings struct {
 	logFormat, logLevel        string
 	maxQuestion                int
 	ping, writeTimeout, maxDur time.Duration
+	linger, retention          time.Duration
+	retentionMB, retentionRuns int
 }
 
-func (ss *serverSettings) bind(c *config, logFormat string, maxDur time.Duration) {
+func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.Duration) {
 	ss.gen.bind(c)
 	c.String(&ss.logFormat, "log-format", "RUNNEL_LOG_FORMAT", logFormat, "log format: text or json")
 	c.String(&ss.logLevel, "log-level", "RUNNEL_LOG_LEVEL", "info", "log level: debug, info, warn or error")
@@ -106,6 +109,21 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur time.Duration
 	c.Duration(&ss.ping, "ping-interval", "RUNNEL_PING_INTERVAL", rhttp.DefaultPingInterval, "send a ping after this much silence in a stream")
 	c.Duration(&ss.writeTimeout, "write-timeout", "RUNNEL_WRITE_TIMEOUT", rhttp.DefaultWriteTimeout, "drop a client that takes longer than this to accept one write")
 	c.Duration(&ss.maxDur, "max-stream-duration", "RUNNEL_MAX_STREAM_DURATION", maxDur, "end a stream with an error event after this long")
+	c.Duration(&ss.linger, "run-linger", "RUNNEL_RUN_LINGER", linger,
+		"keep generating an answer this long after its last reader left, so a reader who lost the connection can resume it; 0 stops it at once")
+	c.Duration(&ss.retention, "run-retention", "RUNNEL_RUN_RETENTION", memory.DefaultRetention, "keep an ended answer readable (resumable) this long")
+	c.Int(&ss.retentionMB, "run-retention-mb", "RUNNEL_RUN_RETENTION_MB", memory.DefaultMaxBytes>>20, "most memory, in MiB, that ended answers kept for readers may take; the oldest go first")
+	c.Int(&ss.retentionRuns, "run-retention-count", "RUNNEL_RUN_RETENTION_COUNT", memory.DefaultMaxRuns, "most ended answers kept for readers; the oldest go first")
+}
+
+// runs returns the run logs the settings describe.
+func (ss *serverSettings) runs() *memory.Runs {
+	return memory.New(memory.Options{
+		Linger:    ss.linger,
+		Retention: ss.retention,
+		MaxBytes:  int64(ss.retentionMB) << 20,
+		MaxRuns:   ss.retentionRuns,
+	})
 }
 
 // server returns the HTTP server answering from store, with the web pages.
@@ -117,6 +135,7 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 	return &rhttp.Server{
 		Answerer:          &runnel.Answerer{Searcher: store, Generator: gen, Passages: ss.gen.passages()},
 		Store:             store,
+		Runs:              ss.runs(),
 		Pages:             web.Handler(store),
 		Logger:            logger,
 		Version:           version(),

@@ -50,6 +50,7 @@ import (
 	"github.com/runnel/runnel/extractive"
 	rhttp "github.com/runnel/runnel/http"
 	"github.com/runnel/runnel/markdown"
+	"github.com/runnel/runnel/memory"
 	"github.com/runnel/runnel/sqlite"
 	"github.com/runnel/runnel/web"
 )
@@ -94,6 +95,7 @@ func run() error {
 			Generator: &controlled{c: c, inner: extractive.New(extractive.Options{})},
 		},
 		Store:           store,
+		Runs:            memory.New(memory.Options{}),
 		Pages:           web.Handler(store),
 		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Version:         "test",

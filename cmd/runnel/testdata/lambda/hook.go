@@ -10,7 +10,13 @@
 //   - "stall" sends one token, then waits until the stream's context ends;
 //   - any other question gets the real generator's answer;
 //   - GET /test/panic panics in the handler before writing anything, and
-//     /test/panic?after=1 after writing a query event and half a line.
+//     /test/panic?after=N serves the real stream of the question "stall
+//     please" (with the request's own Accept header, so NDJSON or SSE)
+//     through a writer that panics at the stream's Write number N+1: the
+//     panic happens in the stream's handler after it wrote N times. The
+//     pump writes whole events, and every event before the first token
+//     goes out alone, so for NDJSON after=1 is the query event, and for
+//     SSE after=2 is the retry block and the query event.
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/runnel/runnel"
@@ -63,15 +70,41 @@ func testHook(srv *rhttp.Server, h http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	mux.HandleFunc("GET /test/panic", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("after") != "" {
-			w.Header().Set("Content-Type", "application/x-ndjson")
-			w.WriteHeader(http.StatusOK)
-			io.WriteString(w, `{"type":"query","data":"panic?"}`+"\n"+`{"type":"token","da`)
+		v := r.URL.Query().Get("after")
+		if v == "" {
+			panic("test: a panic in the handler")
 		}
-		panic("test: a panic in the handler")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			http.Error(w, "after must be a whole number", http.StatusBadRequest)
+			return
+		}
+		r = r.Clone(r.Context()) // the context holds the StreamStatus
+		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = "/articles/stream", "", "question=stall+please"
+		r.RequestURI = r.URL.RequestURI()
+		h.ServeHTTP(&panicWriter{ResponseWriter: w, left: n}, r)
 	})
 	return mux
 }
+
+// panicWriter panics at the Write after its first left ones, as a bug in
+// the stream's own code would, before that Write reaches the client.
+// Unwrap lets http.ResponseController reach the real writer, so the
+// stream's flushes still work.
+type panicWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (pw *panicWriter) Write(p []byte) (int, error) {
+	if pw.left == 0 {
+		panic("test: a panic in the stream's handler")
+	}
+	pw.left--
+	return pw.ResponseWriter.Write(p)
+}
+
+func (pw *panicWriter) Unwrap() http.ResponseWriter { return pw.ResponseWriter }
 
 // nextToken asks the test for the next token; "" means the answer is done.
 func nextToken(ctx context.Context, gate string) (string, error) {
