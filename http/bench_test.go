@@ -1,14 +1,19 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/coder/websocket"
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
@@ -41,8 +46,10 @@ func (c *countingConn) Write(b []byte) (int, error) {
 }
 
 // BenchmarkStreamBurst streams answers of 1,000 tokens that the generator
-// produces as fast as it can, read by a client on loopback, and reports
-// events per second and socket writes per answer (coalescing at work).
+// produces as fast as it can, read by a client on loopback, over each
+// transport, and reports events per second and socket writes per answer
+// (coalescing at work; a WebSocket writes each event as a message of its
+// own).
 func BenchmarkStreamBurst(b *testing.B) {
 	const n = 1000
 	tokens := make([]string, n)
@@ -57,19 +64,120 @@ func BenchmarkStreamBurst(b *testing.B) {
 	ts.Start()
 	defer ts.Close()
 	url := ts.URL + "/articles/stream?question=websocket"
-	b.ReportAllocs()
-	cl.writes.Store(0)
-	for b.Loop() {
-		resp, err := http.Get(url)
+	report := func(b *testing.B) {
+		events := float64(b.N * (n + 5))
+		b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(cl.writes.Load())/float64(b.N), "writes/answer")
+	}
+	for _, accept := range []string{"application/x-ndjson", "text/event-stream"} {
+		name := map[string]string{"application/x-ndjson": "ndjson", "text/event-stream": "sse"}[accept]
+		b.Run(name, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Accept", accept)
+			b.ReportAllocs()
+			cl.writes.Store(0)
+			for b.Loop() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			report(b)
+		})
+	}
+	b.Run("websocket", func(b *testing.B) {
+		conn, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/runs/ws", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		defer conn.CloseNow()
+		ask := []byte(`{"type":"ask","question":"websocket"}`)
+		done := []byte(`"type":"done"`)
+		b.ReportAllocs()
+		cl.writes.Store(0)
+		for b.Loop() {
+			if err := conn.Write(context.Background(), websocket.MessageText, ask); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				_, msg, err := conn.Read(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if bytes.Contains(msg, done) {
+					break
+				}
+			}
+		}
+		report(b)
+	})
+}
+
+// BenchmarkOpenStreams holds streams open and idle (the generator waits
+// after the sources event) over each transport, read by raw sockets that
+// cost the server nothing of their own, and reports what one open stream
+// holds in the server: heap and goroutine stacks, and goroutines.
+func BenchmarkOpenStreams(b *testing.B) {
+	const streams = 1000
+	wait := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		<-ctx.Done()
+		return runnel.Done{}, ctx.Err()
+	})
+	requests := map[string]string{
+		"ndjson":    "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: b\r\n\r\n",
+		"sse":       "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n",
+		"websocket": "GET /runs/ws?question=websocket HTTP/1.1\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	}
-	events := float64(b.N * (n + 5))
-	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(cl.writes.Load())/float64(b.N), "writes/answer")
+	for _, name := range []string{"ndjson", "sse", "websocket"} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				store := newMemStore(testArticles...)
+				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: wait}, Store: store, Runs: memory.New(memory.Options{})}
+				ts := httptest.NewServer(s.Handler())
+				addr := ts.Listener.Addr().String()
+				before, g0 := inUse()
+				conns := make([]net.Conn, 0, streams)
+				buf := make([]byte, 4096)
+				for range streams {
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						b.Fatal(err)
+					}
+					conns = append(conns, c)
+					io.WriteString(c, requests[name])
+					// Read until the sources event: the stream is then
+					// open and idle, its generator waiting.
+					var got []byte
+					for !bytes.Contains(got, []byte("sources")) {
+						n, err := c.Read(buf)
+						if err != nil {
+							b.Fatal(err)
+						}
+						got = append(got, buf[:n]...)
+					}
+				}
+				after, g1 := inUse()
+				b.ReportMetric(float64(after-before)/streams, "B/stream")
+				b.ReportMetric(float64(g1-g0)/streams, "goroutines/stream")
+				for _, c := range conns {
+					c.Close()
+				}
+				ts.Close()
+			}
+		})
+	}
+}
+
+// inUse returns the bytes of heap and goroutine stacks in use after a
+// collection, and the number of goroutines.
+func inUse() (uint64, int) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse, runtime.NumGoroutine()
 }
 
 // BenchmarkAsk measures the Go client and server together on a short

@@ -66,8 +66,10 @@ type Client struct {
 	// reads the run from the event after the last one passed on, so fn
 	// sees every event exactly once.
 	Retries int
-	// MinBackoff and MaxBackoff bound the wait before each resumption,
-	// which doubles from MinBackoff up to MaxBackoff, with jitter; 0 means
+	// MinBackoff and MaxBackoff bound the wait before each resumption
+	// after the first, which is at once (a dropped connection is the
+	// common case, and the reader wants the rest now): the wait doubles
+	// from MinBackoff up to MaxBackoff, with jitter; 0 means
 	// DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 }
@@ -254,6 +256,10 @@ func resumable(err error) bool {
 }
 
 func (c *Client) backoff(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	n--
 	lo, hi := c.MinBackoff, c.MaxBackoff
 	if lo <= 0 {
 		lo = DefaultMinBackoff
@@ -269,6 +275,9 @@ func (c *Client) backoff(n int) time.Duration {
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

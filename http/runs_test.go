@@ -761,3 +761,46 @@ func TestNDJSONNumbering(t *testing.T) {
 		t.Errorf("%d lines on the stream, %d events on the run route (last numbered %d)", n, len(got), got[len(got)-1].Seq)
 	}
 }
+
+// TestLongBurst streams an answer far over one write's worth of events,
+// produced at once, over each transport.
+func TestLongBurst(t *testing.T) {
+	tokens := make([]string, 5000)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf("token%05d-of-a-long-burst ", i)
+	}
+	want := strings.Join(tokens, "")
+	_, ts := newServer(t, words(tokens...))
+	for _, tr := range []rhttp.Transport{rhttp.NDJSON, rhttp.SSE, rhttp.WebSocket} {
+		var got []runnel.Event
+		err := (&rhttp.Client{URL: ts.URL, Transport: tr}).Ask(t.Context(), "websocket", func(e runnel.Event) error {
+			got = append(got, e)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: Ask: %v", tr, err)
+		}
+		if answer := answerOf(t, got); answer != want {
+			t.Errorf("%s: %d bytes of answer, want %d", tr, len(answer), len(want))
+		}
+	}
+}
+
+// TestFollowLiveRunAnswersAtOnce: a reader that resumes a run with nothing
+// new yet gets the response's headers at once, not with the next event.
+func TestFollowLiveRunAnswersAtOnce(t *testing.T) {
+	g := newGate()
+	_, ts := newServer(t, g, lingering)
+	c := rhttp.NewClient(ts.URL)
+	got := leaveAfterFirstToken(t, c, g)
+	last := got[len(got)-1]
+	resp, err := http.Get(fmt.Sprintf("%s/runs/%s?after=%d", ts.URL, last.Run, last.Seq))
+	if err != nil {
+		t.Fatalf("GET /runs/{id}: %v (the headers never came while the run had nothing new)", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get(rhttp.RunIDHeader) != last.Run {
+		t.Errorf("status %d, run %q", resp.StatusCode, resp.Header.Get(rhttp.RunIDHeader))
+	}
+	close(g.release)
+}

@@ -264,6 +264,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 	h.Set("X-Request-Id", reqID)
 	h.Set(RunIDHeader, run.ID())
 	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if cp == nil {
+		// A reader of a run that has nothing new for it yet still learns
+		// at once that it is connected. (A new run's query event goes out
+		// at once and carries the headers with it.)
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return
+		}
+	}
 	tracker := trackerOf(r)
 	if tracker != nil {
 		tracker.enc.Store(enc)
@@ -271,7 +280,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 
 	// The server's WriteTimeout would cut a long stream; each write sets
 	// its own deadline instead, and the run has a maximum duration.
-	rc := http.NewResponseController(w)
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		s.Logger.Warn("clear write deadline", "err", err)
 	}

@@ -293,11 +293,14 @@ func (p *pump) loop(ctx context.Context) outcome {
 // encoded, reading until nothing more is there, the buffer is full
 // (maxBatch) or the terminal event is in. So a burst goes out in few writes,
 // while a reader that keeps up gets every event alone, at once. It returns
-// the channel that says when there may be more, nil once the log has
-// nothing more to give.
+// the channel that says when there may be more (closed already when the
+// buffer filled up), nil once the log has nothing more to give.
 func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
 	p.buf, p.ends = p.buf[:0], p.ends[:0]
-	for len(p.buf) < maxBatch && !p.last.Terminal() {
+	for !p.last.Terminal() {
+		if len(p.buf) >= maxBatch {
+			return ready, nil
+		}
 		evs, more, err := p.run.Read(ctx, p.encoded, p.evs[:0])
 		p.evs = evs[:0]
 		switch {
@@ -317,6 +320,13 @@ func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
 	}
 	return nil, nil
 }
+
+// ready is a closed channel: more is ready now.
+var ready = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // encode appends e to the buffer.
 func (p *pump) encode(e runnel.Event) {

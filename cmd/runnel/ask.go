@@ -18,11 +18,13 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 		server      string
 		asJSON      bool
 		maxQuestion int
+		transport   string
 	)
 	sf.bind(c)
 	gs.bind(c)
 	c.String(&server, "server", "RUNNEL_SERVER", "", "ask the runnel server at this `URL` instead of answering locally")
 	c.Bool(&asJSON, "json", "RUNNEL_JSON", false, "print the raw protocol events, one JSON object a line")
+	c.String(&transport, "transport", "RUNNEL_TRANSPORT", "ndjson", "with -server, read the answer over ndjson, sse or websocket; a dropped connection is resumed either way")
 	c.Int(&maxQuestion, "max-question", "RUNNEL_MAX_QUESTION", runnel.DefaultMaxQuestion, "longest question accepted locally, in `bytes`")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel ask [flags] QUESTION...\n\n"+
@@ -43,10 +45,17 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 		c.fs.Usage()
 		return errUsage
 	}
+	tr, ok := map[string]rhttp.Transport{"ndjson": rhttp.NDJSON, "sse": rhttp.SSE, "websocket": rhttp.WebSocket}[transport]
+	if !ok {
+		fmt.Fprintf(stderr, "runnel ask: -transport %q: want ndjson, sse or websocket\n", transport)
+		return errUsage
+	}
 	p := &printer{w: stdout, json: asJSON, base: strings.TrimRight(server, "/")}
 	var err error
 	if server != "" {
-		err = rhttp.NewClient(server).Ask(ctx, question, p.print)
+		client := rhttp.NewClient(server)
+		client.Transport = tr
+		err = client.Ask(ctx, question, p.print)
 	} else {
 		err = askLocal(ctx, sf, gs, question, maxQuestion, stderr, p.print)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,6 +240,69 @@ func TestAskRemote(t *testing.T) {
 	if !strings.Contains(out, "Sources:") || !strings.Contains(out, url+"/articles/chunked-transfer-encoding") || !strings.Contains(out, "chunk") {
 		t.Errorf("ask --server printed:\n%s", out)
 	}
+}
+
+// TestAskResumes runs "runnel ask --server" through a connection that is
+// cut in the middle of the answer, over each transport: ask resumes the
+// run by itself and prints the whole answer, as an uncut one does.
+func TestAskResumes(t *testing.T) {
+	url := serve(t)
+	question := []string{"what", "is", "chunked", "transfer", "encoding"}
+	_, want, _ := run(t, append([]string{"ask", "--server", url}, question...)...)
+	backend := strings.TrimPrefix(url, "http://")
+	for _, transport := range []string{"ndjson", "sse", "websocket"} {
+		t.Run(transport, func(t *testing.T) {
+			proxy, conns := cutOnce(t, backend, 1500)
+			code, out, errOut := run(t, append([]string{"ask", "--server", proxy, "--transport", transport}, question...)...)
+			out = strings.ReplaceAll(out, proxy, url)
+			if code != 0 || out != want {
+				t.Errorf("ask through a cut = %d, stderr %q\n%s\nwant\n%s", code, errOut, out, want)
+			}
+			if n := conns(); n < 2 {
+				t.Errorf("%d connection(s) to the proxy: the cut never happened", n)
+			}
+		})
+	}
+	if code, _, errOut := run(t, "ask", "--server", url, "--transport", "pigeon", "q"); code != 2 || !strings.Contains(errOut, "pigeon") {
+		t.Errorf("ask --transport pigeon = %d, %q; want a usage error", code, errOut)
+	}
+}
+
+// cutOnce returns the URL of a proxy to backend whose first connection is
+// cut after n bytes from the server, later ones passing whole, and a
+// function that counts the connections so far.
+func cutOnce(t *testing.T, backend string, n int64) (string, func() int64) {
+	var conns atomic.Int64
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for first := true; ; first = false {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func(cut bool) {
+				defer c.Close()
+				b, err := net.Dial("tcp", backend)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				go io.Copy(b, c)
+				if cut {
+					io.CopyN(c, b, n)
+					return
+				}
+				io.Copy(c, b)
+			}(first)
+		}
+	}()
+	return "http://" + ln.Addr().String(), conns.Load
 }
 
 func TestAskFailures(t *testing.T) {

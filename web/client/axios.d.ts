@@ -1,4 +1,4 @@
-import type { Done, Event } from './runnel.js';
+import type { Canceled, Done, Event } from './runnel.js';
 
 /** The part of an axios instance (or the axios function) that askAxios uses. */
 export type AxiosLike =
@@ -24,12 +24,13 @@ export interface AskAxiosOptions {
 
 /**
  * Ask through axios: in a browser, events are delivered as they arrive, each
- * once, from onDownloadProgress's growing text. Resolves with done's data;
- * rejects with a RunnelError, or the signal's reason when aborted.
+ * once, from onDownloadProgress's growing text. Resolves with done's data (or
+ * {canceled: true, reason}); rejects with a RunnelError, or the signal's
+ * reason when aborted. A broken connection is not resumed: it is truncated.
  */
 export function askAxios(
   axios: AxiosLike,
   url: string | URL,
   options: AskAxiosOptions,
   onEvent: (event: Event) => void,
-): Promise<Done>;
+): Promise<Done | Canceled>;

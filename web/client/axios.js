@@ -10,10 +10,14 @@
 // Elsewhere (axios's Node adapter) there is no growing text, and the events
 // are delivered when the response ends: correct, but not progressive. In Node,
 // use ask() from the main module, which streams with fetch.
+//
+// The adapter does not resume a broken answer (XMLHttpRequest cannot tell how
+// far it got reliably): a break is truncated, as in protocol v1. Events carry
+// their run and number as ask()'s do, and a canceled run ends it as canceled.
 
 import { CumulativeDecoder, MAX_LINE, RunnelError, errorFromEvent, errorFromStatus } from './runnel.js';
 
-const DELIVERED = new Set(['query', 'tags', 'titles', 'sources', 'token', 'done']);
+const DELIVERED = new Set(['query', 'tags', 'titles', 'sources', 'token', 'done', 'canceled']);
 
 /** The XMLHttpRequest behind an axios progress event, if there is one. */
 function xhrOf(progress) {
@@ -29,14 +33,23 @@ function textOf(xhr) {
   }
 }
 
+function runOf(xhr) {
+  try {
+    return xhr?.getResponseHeader?.('Runnel-Run-Id') ?? '';
+  } catch {
+    return '';
+  }
+}
+
 function reasonOf(signal) {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
 
 /**
  * askAxios asks the server at url (the stream endpoint) with axios and calls
- * onEvent with each event: query, tags, titles, sources, tokens, done. It
- * resolves with the data of done and rejects as ask() throws: a RunnelError
+ * onEvent with each event: query, tags, titles, sources, tokens, done (or
+ * canceled). It resolves with the data of done, or {canceled: true, reason}
+ * for a canceled run, and rejects as ask() throws: a RunnelError
  * for an HTTP error, an error event, a truncated stream or an unreachable
  * server, and the signal's reason when aborted. If onEvent throws, the
  * request is aborted and askAxios rejects with that error.
@@ -64,22 +77,30 @@ export async function askAxios(axios, url, options, onEvent) {
   const decoder = new CumulativeDecoder({ maxLine });
   let finished = false;
   let done;
+  let run = '';
+  let seq = 0; // NDJSON lines carry no number: count the non-ping ones
   let failure; // an error found while reading, to reject with
   let answered = false; // a 200 response began to arrive
 
   const deliver = (events) => {
     for (const e of events) {
       if (finished || failure) return;
+      if (e.type === 'ping') continue;
+      const n = seq++;
       if (e.type === 'error') {
         finished = true;
         failure = errorFromEvent(e.data);
+        if (run) failure.run = run;
         return;
       }
       if (!DELIVERED.has(e.type)) continue;
-      onEvent(e);
+      onEvent({ type: e.type, data: e.data, run, seq: n });
       if (e.type === 'done') {
         finished = true;
         done = e.data;
+      } else if (e.type === 'canceled') {
+        finished = true;
+        done = { canceled: true, reason: e.data.reason };
       }
     }
   };
@@ -111,6 +132,7 @@ export async function askAxios(axios, url, options, onEvent) {
         const text = xhr && textOf(xhr);
         if (text !== undefined) {
           answered = true;
+          run ||= runOf(xhr);
           guarded(() => {
             deliver(decoder.update(text));
             if (decoder.error && !finished) throw decoder.error;
@@ -140,6 +162,7 @@ export async function askAxios(axios, url, options, onEvent) {
     throw errorFromStatus(status, statusText, typeof data === 'string' ? data : JSON.stringify(data ?? ''),
       header('retry-after'));
   }
+  run ||= String(header('runnel-run-id') ?? '');
   const type = String(header('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/x-ndjson') {
     throw new RunnelError('malformed', `The server sent ${JSON.stringify(type)}, not an NDJSON stream.`);

@@ -2,8 +2,13 @@
 // same module published on npm) and shows each event as it arrives. Every URL
 // is relative to this page, so the site works under any path prefix.
 //
+// A connection that drops mid-answer is resumed by the client where it broke
+// (the page says "Reconnecting…" meanwhile); Stop cancels the run on the
+// server, which ends the answer with its canceled event.
+//
 // document.body.dataset.state tells the page's state, for CSS and for tests:
-// idle, asking (request sent), streaming, done, stopped or error; when it is
+// idle, asking (request sent), streaming, reconnecting (the connection broke;
+// the client is resuming the answer), done, stopped or error; when it is
 // error, dataset.error says which: http, event, truncated, network or other.
 
 import { ask, RunnelError } from './client/runnel.js';
@@ -30,20 +35,30 @@ const STOP = new DOMException('Stopped by the user.', 'AbortError');
 const REPLACED = new DOMException('Replaced by a new question.', 'AbortError');
 const OFFLINE = new RunnelError('network', 'The network connection was lost.', { retryable: true });
 
-let current = null; // the AbortController of the answer in progress
+// The answer in progress: {answer, controller, stopping}. answer is what
+// ask() returned (its runId, cancel(), reconnect()); the controller closes
+// its connection.
+let current = null;
 let lastQuestion = '';
+let shownStatus = ''; // the status to show again once a connection is resumed
 
 function setState(state, error) {
   document.body.dataset.state = state;
   if (error) document.body.dataset.error = error;
   else delete document.body.dataset.error;
-  const busy = state === 'asking' || state === 'streaming';
-  stopButton.disabled = !busy;
+  const busy = state === 'asking' || state === 'streaming' || state === 'reconnecting';
+  stopButton.disabled = !busy || Boolean(current?.stopping);
   answerEl.setAttribute('aria-busy', String(busy));
 }
 
 function status(text) {
   statusEl.textContent = text;
+}
+
+/** progress shows where the answer is, and keeps it to show again after a reconnection. */
+function progress(text) {
+  shownStatus = text;
+  status(text);
 }
 
 function showAlert(text, retryable) {
@@ -98,6 +113,11 @@ function describe(err) {
   if (!(err instanceof RunnelError)) {
     return ['other', 'Something went wrong in this page: ' + (err?.message || err) + '.', true];
   }
+  if (err.code === 'not_found' && err.run) {
+    // The connection broke and the server no longer has the run to resume.
+    return ['truncated', 'The answer was cut off, and the server no longer has it to resume. ' +
+      'What is shown is incomplete.', true];
+  }
   switch (err.code) {
     case 'truncated':
       return ['truncated', 'The answer was cut off: the connection ended before the server finished. ' +
@@ -117,29 +137,59 @@ function describe(err) {
   return ['event', `The answer failed: ${err.message} (${err.code})`, err.retryable];
 }
 
+/** leave ends an answer this page no longer wants: canceled on the server, its connection closed. */
+function leave(entry, reason) {
+  entry.answer.cancel().catch(() => {}); // best effort: the server's linger window covers a failure
+  entry.controller.abort(reason);
+}
+
 async function run(question) {
-  current?.abort(REPLACED);
+  if (current) leave(current, REPLACED);
   const controller = new AbortController();
-  current = controller;
+  const entry = {
+    controller,
+    stopping: false,
+    answer: ask(streamURL, {
+      question,
+      signal: controller.signal,
+      onReconnect: () => {
+        if (current !== entry) return;
+        setState('reconnecting');
+        status('Reconnecting…');
+      },
+      onResume: () => {
+        if (current !== entry) return;
+        setState(queryEl.textContent ? 'streaming' : 'asking');
+        status(entry.stopping ? 'Stopping…' : shownStatus);
+      },
+    }),
+  };
+  current = entry;
   lastQuestion = question;
   clear();
   setState('asking');
-  status('Asking…');
+  progress('Asking…');
 
   const url = new URL(location.href);
   url.searchParams.set('q', question);
   history.replaceState(null, '', url);
 
   let text = null; // the answer's text node, grown token by token
+  const stopped = (reason) => {
+    setState('stopped');
+    status(reason === 'abandoned'
+      ? 'The server stopped the answer while this page was away. The answer above is incomplete.'
+      : text ? 'Stopped. The answer above is incomplete.' : 'Stopped.');
+  };
   try {
-    for await (const e of ask(streamURL, { question, signal: controller.signal })) {
-      if (current !== controller) break;
+    for await (const e of entry.answer) {
+      if (current !== entry) break;
       switch (e.type) {
         case 'query':
           setState('streaming');
           queryEl.textContent = e.data;
           result.hidden = false;
-          status('Searching the articles…');
+          progress(entry.stopping ? 'Stopping…' : 'Searching the articles…');
           break;
         case 'tags':
           tagsEl.replaceChildren(...e.data.map(chip));
@@ -147,7 +197,8 @@ async function run(question) {
         case 'sources':
           sourcesEl.replaceChildren(...e.data.map(source));
           sourcesHeading.hidden = e.data.length === 0;
-          status(e.data.length ? 'Writing the answer…' : 'No article matches; writing what can be said…');
+          progress(e.data.length ? 'Writing the answer…' : 'No article matches; writing what can be said…');
+          if (entry.stopping) status('Stopping…');
           break;
         case 'token':
           if (!text) {
@@ -160,13 +211,15 @@ async function run(question) {
           setState('done');
           status(e.data.finish_reason === 'length' ? 'Done: the answer reached its length limit.' : 'Done.');
           break;
+        case 'canceled':
+          stopped(e.data.reason);
+          break;
       }
     }
   } catch (err) {
-    if (current !== controller || err === REPLACED) return;
-    if (err === STOP) {
-      setState('stopped');
-      status(text ? 'Stopped. The answer above is incomplete.' : 'Stopped.');
+    if (current !== entry || err === REPLACED) return;
+    if (err === STOP || entry.stopping) {
+      stopped('client');
       return;
     }
     const [kind, message, retryable] = describe(err);
@@ -175,12 +228,32 @@ async function run(question) {
     if (kind === 'truncated' || kind === 'event') result.hidden = !queryEl.textContent;
     showAlert(message, retryable);
   } finally {
-    if (current === controller) current = null;
+    if (current === entry) {
+      current = null;
+      stopButton.disabled = true;
+    }
   }
 }
 
-function stop() {
-  current?.abort(STOP);
+/**
+ * stop cancels the run on the server: its generation stops at once, and the
+ * answer ends with the canceled event. When there is no run to cancel yet,
+ * or the server cannot be told, closing the connection is what is left (the
+ * server then cancels the run after its linger window).
+ */
+async function stop() {
+  const entry = current;
+  if (!entry || entry.stopping) return;
+  entry.stopping = true;
+  stopButton.disabled = true;
+  status('Stopping…');
+  let ended;
+  try {
+    ended = await entry.answer.cancel();
+  } catch {
+    // unreachable: fall back to closing the connection
+  }
+  if (!ended) entry.controller.abort(STOP);
 }
 
 form.addEventListener('submit', (ev) => {
@@ -205,8 +278,27 @@ document.addEventListener('keydown', (ev) => {
   }
 });
 
-// A lost network can leave a fetch waiting for minutes: say so at once.
-window.addEventListener('offline', () => current?.abort(OFFLINE));
+// A lost network can leave a fetch waiting for minutes on a dead connection:
+// drop it and let the client resume the answer (it retries with backoff, and
+// says network if the network does not come back in time). Before the server
+// has named the run there is nothing to resume: the answer ends at once.
+window.addEventListener('offline', () => {
+  if (current && !current.stopping && !current.answer.reconnect()) current.controller.abort(OFFLINE);
+});
+
+// Back online while the client waits to try again: try now.
+window.addEventListener('online', () => {
+  if (document.body.dataset.state === 'reconnecting') current?.answer.reconnect();
+});
+
+// Leaving the page mid-answer: the run would linger on the server for a
+// while in case this page came back; it will not, so cancel it now.
+window.addEventListener('pagehide', () => {
+  const id = current?.answer.runId;
+  if (id && typeof navigator.sendBeacon === 'function') {
+    navigator.sendBeacon(new URL('runs/' + encodeURIComponent(id) + '/cancel', document.baseURI));
+  }
+});
 
 const initial = new URLSearchParams(location.search).get('q');
 if (initial && initial.trim()) {

@@ -8,6 +8,7 @@
 //	POST /test/reset                 back to mode instant, counters to zero
 //	POST /test/mode?mode=M&after=N&steps=S
 //	POST /test/release               let a gated answer emit its next step
+//	POST /test/expire                the runs are forgotten: Get finds none until reset
 //	GET  /test/state                 what the generator did (JSON, see state)
 //	GET  /test/axios.min.js          the file given by -axios (axios's browser build)
 //
@@ -18,6 +19,10 @@
 // released), cut-after-done (the whole answer and done, then the same), bytes
 // (the whole answer, one byte per chunk). Gates, not sleeps: a test waits for
 // a state, then releases.
+//
+// Runs are kept in memory (package memory), with the linger window given by
+// -linger: 30s by default, so that a client cut off mid-answer can resume
+// it; 0 cancels a run as soon as its last reader leaves, as protocol v1 did.
 //
 // It listens on 127.0.0.1 (a free port unless -addr says otherwise), prints
 // its URL on the first line of stdout, and exits on SIGTERM or when its
@@ -65,6 +70,7 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:0", "listen on `host:port`")
 	axios := flag.String("axios", "", "`file` served at /test/axios.min.js")
+	linger := flag.Duration("linger", 30*time.Second, "how long a run goes on after its last reader left (0: cancel at once)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -95,7 +101,7 @@ func run() error {
 			Generator: &controlled{c: c, inner: extractive.New(extractive.Options{})},
 		},
 		Store:           store,
-		Runs:            memory.New(memory.Options{}),
+		Runs:            &forgetful{Runs: memory.New(memory.Options{Linger: *linger}), c: c},
 		Pages:           web.Handler(store),
 		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Version:         "test",
@@ -144,6 +150,7 @@ type control struct {
 	after   int  // tokens before hang, error or cut
 	steps   int  // steps of a gated answer
 	cutGate bool // cut waits for a release
+	expired bool // the runs are forgotten (see forgetful)
 	permits chan struct{}
 	st      state
 }
@@ -163,6 +170,7 @@ type state struct {
 	Answer    string `json:"answer"`    // the whole answer the generator would give
 	Relayed   string `json:"relayed"`   // in the modes that relay: the tokens sent to the client
 	Cutting   bool   `json:"cutting"`   // a gated cut waits for its release
+	Expired   bool   `json:"expired"`   // the runs are forgotten
 }
 
 func newControl() *control {
@@ -174,7 +182,7 @@ func newControl() *control {
 func (c *control) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.mode, c.after, c.steps, c.cutGate = modeInstant, 3, 4, false
+	c.mode, c.after, c.steps, c.cutGate, c.expired = modeInstant, 3, 4, false, false
 	c.permits = make(chan struct{}, 1000)
 	c.st = state{}
 }
@@ -209,6 +217,12 @@ func (c *control) routes(mux *http.ServeMux, axios string) {
 		c.permits <- struct{}{}
 		c.writeState(w)
 	})
+	mux.HandleFunc("POST /test/expire", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.expired = true
+		c.mu.Unlock()
+		c.writeState(w)
+	})
 	mux.HandleFunc("GET /test/state", func(w http.ResponseWriter, r *http.Request) {
 		c.writeState(w)
 	})
@@ -225,11 +239,29 @@ func (c *control) routes(mux *http.ServeMux, axios string) {
 func (c *control) writeState(w http.ResponseWriter) {
 	c.mu.Lock()
 	st := c.st
-	st.Mode = c.mode
+	st.Mode, st.Expired = c.mode, c.expired
 	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(st)
+}
+
+// forgetful is the server's runs, which the test can make forget them all
+// (POST /test/expire): Get then finds none, as when a run has outlived its
+// retention or the server restarted, while the runs themselves go on.
+type forgetful struct {
+	runnel.Runs
+	c *control
+}
+
+func (f *forgetful) Get(ctx context.Context, id string) (runnel.Run, error) {
+	f.c.mu.Lock()
+	expired := f.c.expired
+	f.c.mu.Unlock()
+	if expired {
+		return nil, runnel.Errorf(runnel.ENOTFOUND, "No run %q: it never existed or has expired.", id)
+	}
+	return f.Runs.Get(ctx, id)
 }
 
 // controlled is the generator: the extractive answer, emitted as the mode says.

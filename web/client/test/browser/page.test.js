@@ -1,30 +1,40 @@
 // The page in Debian's Chromium, against the real Go server (web/testserver),
 // whose generator waits at gates the test opens: every intermediate state is
-// observed, not hoped for. Screenshots go to web/testoutput/.
+// observed, not hoped for. The tests that break connections load the page
+// through a TCP proxy in front of the server (support/proxy.js), so that the
+// page resumes through the real server. Screenshots go to web/testoutput/.
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
 
 import { launch, shot } from '../support/browser.js';
+import { startProxy } from '../support/proxy.js';
 import { startTestServer, waitFor } from '../support/server.js';
 
 const QUESTION = 'what is websocket?';
 let server;
 let control;
+let proxy;
 let browser;
 let page;
 
 before(async () => {
-  [server, browser] = await Promise.all([startTestServer(), launch()]);
+  // Linger 5s: long enough for the page to come back after a cut, short
+  // enough to see the server give up on a page that does not.
+  [server, browser] = await Promise.all([startTestServer({ linger: '5s' }), launch()]);
   control = server.control;
+  proxy = await startProxy(server.url);
 });
 
 after(async () => {
   await browser?.close();
+  await proxy?.close();
   await server?.stop();
 });
 
 beforeEach(async () => {
+  proxy.unblock();
+  proxy.clearRules();
   await control.reset();
   page = await browser.newPage();
 });
@@ -113,8 +123,10 @@ test('the answer grows token by token through several states before done', async
   await page.screenshot({ path: shot('answer.png') });
 });
 
-test('Stop and Esc end the answer and the work on the server', async () => {
+test('Stop and Esc cancel the run on the server, and the page shows stopped', async () => {
   await control.mode('hang', { after: 5 });
+  const requests = [];
+  page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
   await page.goto(server.url + '/?q=' + encodeURIComponent(QUESTION)); // ?q= asks at once
   let st = await control.until((s) => s.waiting && s.running === 1, 'the generator to hang');
   await until((v) => v.state === 'streaming' && v.answer === st.emitted, 'the first tokens');
@@ -124,6 +136,9 @@ test('Stop and Esc end the answer and the work on the server', async () => {
   assert.equal(v.answer, st.emitted, 'what arrived stays');
   assert.equal(v.status, 'Stopped. The answer above is incomplete.');
   assert.equal(v.alert, '', 'stopping is not an error');
+  assert.ok(!v.stop, 'Stop is disabled once stopped');
+  // The cancel, not a closed connection, stopped it: at once, whatever the linger window.
+  assert.ok(requests.some((r) => /^DELETE \/runs\/[A-Za-z0-9_-]{22}$/.test(r)), requests.join('\n'));
   st = await control.until((s) => s.cancelled === 1 && s.running === 0, "the server's generation to be cancelled");
   assert.equal(st.finished, 0);
   await page.screenshot({ path: shot('stopped.png') });
@@ -139,26 +154,57 @@ test('Stop and Esc end the answer and the work on the server', async () => {
   await control.until((s) => s.cancelled === 2 && s.running === 0, 'the second generation to be cancelled');
 });
 
-test('a truncated stream shows an error and keeps what arrived', async () => {
-  // The connection breaks after 4 tokens, once the page has shown them. (A
-  // break in the same read as the data makes Chromium drop that data: the
-  // page would still say truncated, with less to keep.)
-  await control.mode('cut', { after: 4, gate: 1 });
-  await page.goto(server.url + '/');
+test('a connection cut mid-answer: the page says reconnecting, resumes, and the answer completes', async () => {
+  await control.mode('gated', { steps: 3 });
+  await page.goto(proxy.url + '/');
   await askByKeyboard(QUESTION);
-  const st = await control.until((s) => s.cutting, 'the relay to hold the connection');
-  await until((v) => v.state === 'streaming' && v.answer === st.relayed, 'the 4 tokens');
+  const st = await control.until((s) => s.waiting && s.step === 1, 'the first step');
+  await until((v) => v.state === 'streaming' && v.answer === st.emitted, 'the first step on the page');
+
+  proxy.block(); // the resumes fail until the network "comes back"
+  proxy.cutAll();
+  let v = await until((v) => v.state === 'reconnecting', 'the reconnecting state');
+  assert.equal(v.status, 'Reconnecting…');
+  assert.equal(v.answer, st.emitted, 'what arrived stays');
+  assert.ok(v.stop, 'Stop still works while reconnecting');
+  assert.equal(v.busy, 'true');
+  await page.screenshot({ path: shot('reconnecting.png') });
+  proxy.unblock();
+  // The next step reaches the page once it has resumed. (It is released
+  // without waiting for the page to leave "reconnecting": an NDJSON resume
+  // with nothing new to send may not show itself before its next event.)
   await control.release();
+  const st2 = await control.until((s) => s.waiting && s.step === 2, 'the second step');
+  v = await until((v) => v.state === 'streaming' && v.answer === st2.emitted, 'the resumed answer');
+  assert.equal(v.status, 'Writing the answer…');
+  await control.release();
+  v = await until((v) => v.state === 'done', 'done');
+  const end = await control.state();
+  assert.equal(v.answer, end.answer, 'nothing missing, nothing twice');
+  assert.equal(v.alert, '');
+  assert.equal(end.started, 1, 'generated once');
+  assert.ok(proxy.requests.some((r) => r.path.startsWith('/runs/') && r.method === 'GET'), 'resumed on the run route');
+});
+
+test('a cut the page cannot resume (the server forgot the run) shows an error and keeps what arrived', async () => {
+  await control.mode('gated', { steps: 3 });
+  await page.goto(proxy.url + '/');
+  await askByKeyboard(QUESTION);
+  const st = await control.until((s) => s.waiting && s.step === 1, 'the first step');
+  await until((v) => v.state === 'streaming' && v.answer === st.emitted, 'the first step on the page');
+  await control.expire();
+  proxy.cutAll();
 
   const v = await until((v) => v.state === 'error', 'the error state');
   assert.equal(v.error, 'truncated');
   assert.match(v.alert, /cut off/);
   assert.match(v.alert, /incomplete/);
   assert.ok(v.retry, 'a truncated answer can be asked again');
-  assert.equal(v.answer, st.relayed, 'the partial answer stays');
+  assert.equal(v.answer, st.emitted, 'the partial answer stays');
   assert.ok(st.answer.startsWith(v.answer) && v.answer.length < st.answer.length);
   assert.equal(v.busy, 'false');
   await page.screenshot({ path: shot('truncated.png') });
+  await control.reset(); // the parked generator is forgotten; the next answer starts afresh
 
   await control.mode('instant');
   await page.click('#retry');
@@ -186,7 +232,31 @@ test('an error event and an HTTP error before the stream', async () => {
   await page.screenshot({ path: shot('http-error.png') });
 });
 
-test('a lost network ends the answer with a clear message, and asking again works', async () => {
+test('offline for a moment mid-answer: the page resumes when the network is back', async () => {
+  await control.mode('gated', { steps: 3 });
+  await page.goto(server.url + '/');
+  await askByKeyboard(QUESTION);
+  const st = await control.until((s) => s.waiting && s.step === 1, 'the first step');
+  await until((v) => v.state === 'streaming' && v.answer === st.emitted, 'the first step on the page');
+
+  await browser.context.setOffline(true);
+  try {
+    const v = await until((v) => v.state === 'reconnecting', 'the page to try to resume');
+    assert.equal(v.alert, '', 'not an error yet');
+  } finally {
+    await browser.context.setOffline(false);
+  }
+  await control.release();
+  const st2 = await control.until((s) => s.waiting && s.step === 2, 'the second step');
+  await until((v) => v.state === 'streaming' && v.answer === st2.emitted, 'the resumed answer');
+  await control.release();
+  const v = await until((v) => v.state === 'done', 'done');
+  const end = await control.state();
+  assert.equal(v.answer, end.answer);
+  assert.equal(end.started, 1, 'generated once');
+});
+
+test('offline for longer than the retries: a clear message, the server gives up after its linger window, asking again works', async () => {
   await control.mode('hang', { after: 3 });
   await page.goto(server.url + '/');
   await askByKeyboard(QUESTION);
@@ -195,10 +265,12 @@ test('a lost network ends the answer with a clear message, and asking again work
 
   await browser.context.setOffline(true);
   try {
-    let v = await until((v) => v.state === 'error', 'the network error');
+    let v = await until((v) => v.state === 'reconnecting', 'the page to try to resume');
+    v = await until((v) => v.state === 'error', 'the network error, once the retries are spent');
     assert.equal(v.error, 'network');
     assert.match(v.alert, /network connection was lost/);
-    await control.until((s) => s.cancelled === 1 && s.running === 0, 'the server to stop');
+    assert.ok(v.answer.length > 0, 'what arrived stays');
+    await control.until((s) => s.cancelled === 1 && s.running === 0, 'the server to give up on the run');
     await page.screenshot({ path: shot('offline.png') });
 
     await page.click('#retry');

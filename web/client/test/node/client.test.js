@@ -1,6 +1,9 @@
 // The client in Node against the real Go server (web/testserver: rhttp.Server,
 // the SQLite store, the embedded articles, the extractive answers) and against
-// tiny Node servers that misbehave on purpose.
+// tiny Node servers that misbehave on purpose. The rules of protocol v1 that
+// v1.1 keeps: this server cancels a run as soon as its reader leaves (linger
+// 0), and the truncation tests turn resuming off (retries: 0) to see the
+// break itself; resume.test.js resumes.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -9,14 +12,14 @@ import { after, before, beforeEach, test } from 'node:test';
 
 import { RunnelError, ask, askEach } from '../../runnel.js';
 import { startTestServer, waitFor } from '../support/server.js';
-import { transcript, transcriptAnswer, transcriptEvents } from '../support/transcript.js';
+import { numbered, transcript, transcriptAnswer, transcriptEvents } from '../support/transcript.js';
 
 let server; // the Go test server
 let stream; // its stream endpoint
 let control;
 
 before(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ linger: '0s' });
   stream = server.url + '/articles/stream';
   control = server.control;
 });
@@ -33,12 +36,15 @@ async function collect(url, options) {
   const events = [];
   let error;
   try {
-    for await (const e of ask(url, options)) events.push(e);
+    for await (const e of typeof url === 'object' && Symbol.asyncIterator in url ? url : ask(url, options)) events.push(e);
   } catch (err) {
     error = err;
   }
   return { events, error, types: events.map((e) => e.type), answer: answerOf(events) };
 }
+
+/** The events as on the wire, without the run and number ask() adds. */
+const plain = (events) => events.map(({ type, data }) => ({ type, data }));
 
 function answerOf(events) {
   return events.filter((e) => e.type === 'token').map((e) => e.data).join('');
@@ -61,8 +67,15 @@ async function nodeServer(handler) {
 const ndjsonHeaders = { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' };
 
 test('a normal answer from the real server', async () => {
-  const { events, error, types, answer } = await collect(stream, { question: 'what is websocket?' });
+  const it = ask(stream, { question: 'what is websocket?' });
+  assert.equal(it.runId, undefined, 'no run id before the server names it');
+  const { events, error, types, answer } = await collect(it);
   assert.equal(error, undefined);
+  assert.match(it.runId, /^[A-Za-z0-9_-]{22}$/, 'the run id: 22 characters of base64url');
+  events.forEach((e, i) => {
+    assert.equal(e.run, it.runId, `event ${i} names its run`);
+    assert.equal(e.seq, i, `event ${i} has its number`);
+  });
   assert.deepEqual(types.slice(0, 4), ['query', 'tags', 'titles', 'sources']);
   assert.equal(types.at(-1), 'done');
   assert.ok(types.slice(4, -1).every((t) => t === 'token') && types.length > 20, types.join(' '));
@@ -121,7 +134,7 @@ test('byte splits at every position, through fetch and the whole ask() path', as
       );
     const { events, error } = await collect('http://127.0.0.1:1/articles/stream', { question: 'q', fetch: fakeFetch });
     assert.equal(error, undefined, `split at ${i}: ${error}`);
-    assert.deepEqual(events, transcriptEvents, `split at byte ${i}`);
+    assert.deepEqual(events, numbered(transcriptEvents), `split at byte ${i}`);
   }
 });
 
@@ -139,7 +152,7 @@ test('one byte per chunk over a real socket (Node server)', async () => {
   try {
     const { events, error, answer } = await collect(srv.url, { question: 'q' });
     assert.equal(error, undefined);
-    assert.deepEqual(events, transcriptEvents);
+    assert.deepEqual(events, numbered(transcriptEvents), 'a server that names no run: run is ""');
     assert.equal(answer, transcriptAnswer);
   } finally {
     await srv.close();
@@ -158,7 +171,7 @@ test('one byte per chunk from the real Go server, multi-byte characters included
 
 test('truncation: the Go server cuts the connection mid-stream (undici: terminated, UND_ERR_SOCKET)', async () => {
   await control.mode('cut', { after: 3 });
-  const { error, types } = await collect(stream, { question: 'what is websocket?' });
+  const { error, types } = await collect(stream, { question: 'what is websocket?', retries: 0 });
   assert.deepEqual(types, ['query', 'tags', 'titles', 'sources', 'token', 'token', 'token']);
   assert.ok(error instanceof RunnelError, String(error));
   assert.equal(error.code, 'truncated');
@@ -167,6 +180,7 @@ test('truncation: the Go server cuts the connection mid-stream (undici: terminat
   assert.equal(error.cause?.name, 'TypeError');
   assert.equal(error.cause?.message, 'terminated');
   assert.equal(error.cause?.cause?.code, 'UND_ERR_SOCKET');
+  assert.match(error.run, /^[A-Za-z0-9_-]{22}$/, 'the error names the run it ended');
 });
 
 test('a connection cut right after done is harmless', async () => {
@@ -224,7 +238,7 @@ test('truncation, Node servers: socket destroyed mid-line, clean end without don
         if (c.undici) assert.equal(error.cause?.cause?.code, 'UND_ERR_SOCKET', c.name);
       } else {
         assert.equal(error, undefined, `${c.name}: ${error}`);
-        assert.deepEqual(events, transcriptEvents, c.name);
+        assert.deepEqual(events, numbered(transcriptEvents), c.name);
       }
     } finally {
       await srv.close();
@@ -344,7 +358,9 @@ test('ping and unknown event types are skipped', async () => {
   try {
     const { events, error } = await collect(srv.url, { question: 'q' });
     assert.equal(error, undefined);
-    assert.deepEqual(events, transcriptEvents);
+    assert.deepEqual(plain(events), transcriptEvents);
+    // Unknown types are numbered (they are events of the run); pings are not.
+    assert.deepEqual(events.map((e) => e.seq), transcriptEvents.map((e, i) => (i === 0 ? 0 : i + 1)));
   } finally {
     await srv.close();
   }
@@ -387,6 +403,9 @@ test('an unreachable server is a network error', async () => {
 test('bad arguments', async () => {
   await assert.rejects(ask(stream, {}).next(), TypeError);
   await assert.rejects(ask(stream, { question: 'q', method: 'PUT' }).next(), TypeError);
+  await assert.rejects(ask(stream, { question: 'q', transport: 'carrier-pigeon' }).next(), TypeError);
+  await assert.rejects(ask(stream, { question: 'q', retries: -1 }).next(), TypeError);
+  await assert.rejects(ask(stream, { question: 'q', transport: 'websocket', WebSocket: null }).next(), TypeError);
   await assert.rejects(askEach(stream, { question: 'q' }), TypeError);
 });
 

@@ -89,13 +89,18 @@ export function startServer(bin, args, { timeout = 60_000 } = {}) {
   });
 }
 
-/** startTestServer builds and starts web/testserver; resolves to its URL and controls. */
-export async function startTestServer() {
+/**
+ * startTestServer builds and starts web/testserver; resolves to its URL and
+ * controls. linger is the server's linger window ("30s" by default; "0s"
+ * cancels a run as soon as its last reader leaves, as protocol v1 did).
+ */
+export async function startTestServer({ linger = '30s' } = {}) {
   const bin = await buildGo('./web/testserver', 'testserver');
   let server;
   try {
     server = await startServer(bin.path, [
       '-addr', '127.0.0.1:0',
+      '-linger', linger,
       '-axios', join(clientDir, 'node_modules/axios/dist/axios.min.js'),
     ]);
   } catch (err) {
@@ -139,6 +144,11 @@ export class Control {
     return this.#call('POST', '/test/release');
   }
 
+  /** expire makes the server forget every run (its Get finds none) until the next reset. */
+  expire() {
+    return this.#call('POST', '/test/expire');
+  }
+
   state() {
     return this.#call('GET', '/test/state');
   }
@@ -171,4 +181,32 @@ export async function waitFor(check, { what = 'a condition', timeout = 15_000, i
     }
     await new Promise((r) => setTimeout(r, interval));
   }
+}
+
+/** nodeServer starts a Node HTTP server for one test; handler gets (req, res). */
+export async function nodeServer(handler) {
+  const { createServer } = await import('node:http');
+  const srv = createServer(handler);
+  srv.listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  return {
+    url: `http://127.0.0.1:${srv.address().port}`,
+    close: () => {
+      srv.closeAllConnections();
+      return new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+/** collect reads an ask() iterator to its end: the events, the error it threw, the answer. */
+export async function collect(it) {
+  const events = [];
+  let error;
+  try {
+    for await (const e of it) events.push(e);
+  } catch (err) {
+    error = err;
+  }
+  const answer = events.filter((e) => e.type === 'token').map((e) => e.data).join('');
+  return { events, error, answer, types: events.map((e) => e.type) };
 }

@@ -26,3 +26,26 @@ export const transcriptAnswer = transcriptEvents
   .filter((e) => e.type === 'token')
   .map((e) => e.data)
   .join('');
+
+/** The run id the SSE transcript's events name. */
+export const transcriptRun = 'AbCdEfGhIjKlMnOpQrStUv';
+
+/**
+ * sseTranscript is the transcript as runnel's SSE framing writes it: a retry
+ * field, then for each event "event:", "id: <run>.<seq>" and "data:" lines
+ * and a blank line, with a heartbeat comment among them. eol is the line end
+ * to use ("\n", "\r\n" or "\r": the format allows all three).
+ */
+export function sseTranscript(eol = '\n') {
+  const blocks = [`retry: 1000${eol}`];
+  transcriptEvents.forEach((e, seq) => {
+    if (seq === 2) blocks.push(`: ping${eol}`);
+    blocks.push(`event: ${e.type}${eol}id: ${transcriptRun}.${seq}${eol}data: ${JSON.stringify(e.data)}${eol}`);
+  });
+  return blocks.join(eol) + eol;
+}
+
+/** numbered is events as ask() yields them: with their run and their number in it. */
+export function numbered(events, run = '') {
+  return events.map((e, seq) => ({ ...e, run, seq }));
+}
