@@ -49,6 +49,7 @@ fmt-check:
 FUZZ := $(GO) test -run='^$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s
 fuzz:
 	$(FUZZ) -fuzz=FuzzReader ./http/
+	$(FUZZ) -fuzz=FuzzSSEReader ./http/
 	$(FUZZ) -fuzz=FuzzMatchExpr ./sqlite/
 	$(FUZZ) -fuzz=FuzzParseQuestion .
 	$(FUZZ) -fuzz=FuzzAppendString .

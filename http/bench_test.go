@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -190,5 +191,44 @@ func BenchmarkAsk(b *testing.B) {
 		if err := c.Ask(context.Background(), "what is websocket", func(runnel.Event) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkResume measures the time from a cut connection to the first
+// event after it in the client's hands, over each transport: the client
+// notices the break, reconnects, resumes the run after its last event, and
+// the server sends what the generator produced meanwhile.
+func BenchmarkResume(b *testing.B) {
+	for _, tr := range []rhttp.Transport{rhttp.NDJSON, rhttp.SSE, rhttp.WebSocket} {
+		b.Run(tr.String(), func(b *testing.B) {
+			g := newGate()
+			_, ts := newServer(b, g, lingering)
+			proxy := newCutProxy(b, ts.Listener.Addr().String())
+			c := &rhttp.Client{URL: proxy.URL(), Transport: tr}
+			var total time.Duration
+			for b.Loop() {
+				go func() {
+					<-g.started
+					g.release <- "before "
+				}()
+				var cut time.Time
+				err := c.Ask(context.Background(), "websocket", func(e runnel.Event) error {
+					switch {
+					case e.Type == runnel.EventToken && e.Token == "before ":
+						cut = time.Now()
+						proxy.cutAll()
+						go func() { g.release <- "after "; close(g.release) }()
+					case e.Type == runnel.EventToken:
+						total += time.Since(cut)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				g.release = make(chan string)
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/resume")
+		})
 	}
 }

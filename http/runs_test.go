@@ -49,16 +49,26 @@ type cutProxy struct {
 	backend string
 	mu      sync.Mutex
 	cutAt   int // -1: forward everything
+	open    map[net.Conn]bool
 	wg      sync.WaitGroup
 }
 
-func newCutProxy(t *testing.T, backend string) *cutProxy {
+// cutAll cuts every connection open now.
+func (p *cutProxy) cutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.open {
+		c.Close()
+	}
+}
+
+func newCutProxy(t testing.TB, backend string) *cutProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, backend: backend, cutAt: -1}
+	p := &cutProxy{ln: ln, backend: backend, cutAt: -1, open: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() {
@@ -97,7 +107,15 @@ func (p *cutProxy) serve() {
 }
 
 func (p *cutProxy) pipe(c net.Conn, cut int) {
-	defer c.Close()
+	p.mu.Lock()
+	p.open[c] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.open, c)
+		p.mu.Unlock()
+		c.Close()
+	}()
 	b, err := net.Dial("tcp", p.backend)
 	if err != nil {
 		return
