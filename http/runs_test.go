@@ -822,3 +822,29 @@ func TestFollowLiveRunAnswersAtOnce(t *testing.T) {
 	}
 	close(g.release)
 }
+
+// TestWebSocketKeepalive: a client that stops answering pings (it no longer
+// reads its socket) is disconnected, and its run is left to linger.
+func TestWebSocketKeepalive(t *testing.T) {
+	g := newGate()
+	_, ts := newServer(t, g, func(s *rhttp.Server) {
+		s.PingInterval = 20 * time.Millisecond
+		s.WriteTimeout = 50 * time.Millisecond
+	})
+	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/runs/ws?question=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	<-g.started
+	// Not reading means not answering the server's pings. With linger 0,
+	// the server dropping the socket cancels the run.
+	select {
+	case err := <-g.ended:
+		if !errors.Is(err, runnel.ErrCanceled) {
+			t.Errorf("the generator ended with %v, want ErrCanceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a client that answers no pings was still connected after 20 s")
+	}
+}
