@@ -232,22 +232,7 @@ func TestResumeAtEveryCut(t *testing.T) {
 			offsets := cutOffsets(raw)
 			c := &rhttp.Client{URL: proxy.URL(), HTTPClient: hc, Transport: tr.transport, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 			for _, cut := range offsets {
-				before := gen.n.Load()
-				proxy.arm(cut)
-				var got []runnel.Event
-				err := c.Ask(t.Context(), "websocket", func(e runnel.Event) error {
-					got = append(got, e)
-					return nil
-				})
-				if err != nil {
-					t.Fatalf("cut at byte %d of %d: Ask: %v", cut, len(raw), err)
-				}
-				if answer := answerOf(t, got); answer != want {
-					t.Fatalf("cut at byte %d: answer %q, want %q", cut, answer, want)
-				}
-				if runs := gen.n.Load() - before; runs != 1 {
-					t.Fatalf("cut at byte %d: the generator ran %d times, want once", cut, runs)
-				}
+				askThroughCut(t, c, proxy, cut, gen, want)
 			}
 			t.Logf("%d cuts of a %d-byte response", len(offsets), len(raw))
 		})
@@ -258,24 +243,32 @@ func TestResumeAtEveryCut(t *testing.T) {
 		// The upgrade response, then one frame per event: cut in the
 		// handshake and throughout the frames.
 		for cut := 20; cut < 900; cut += 37 {
-			before := gen.n.Load()
-			proxy.arm(cut)
-			var got []runnel.Event
-			err := c.Ask(t.Context(), "websocket", func(e runnel.Event) error {
-				got = append(got, e)
-				return nil
-			})
-			if err != nil {
-				t.Fatalf("cut at byte %d: Ask: %v", cut, err)
-			}
-			if answer := answerOf(t, got); answer != want {
-				t.Fatalf("cut at byte %d: answer %q, want %q", cut, answer, want)
-			}
-			if runs := gen.n.Load() - before; runs > 1 {
-				t.Fatalf("cut at byte %d: the generator ran %d times, want at most once", cut, runs)
-			}
+			askThroughCut(t, c, proxy, cut, gen, want)
 		}
 	})
+}
+
+// askThroughCut asks through proxy with its next connection cut after cut
+// bytes, and checks that the client's answer is whole, every event once,
+// and that the generator ran once.
+func askThroughCut(t *testing.T, c *rhttp.Client, proxy *cutProxy, cut int, gen *counted, want string) {
+	t.Helper()
+	before := gen.n.Load()
+	proxy.arm(cut)
+	var got []runnel.Event
+	err := c.Ask(t.Context(), "websocket", func(e runnel.Event) error {
+		got = append(got, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("cut at byte %d: Ask: %v", cut, err)
+	}
+	if answer := answerOf(t, got); answer != want {
+		t.Fatalf("cut at byte %d: answer %q, want %q", cut, answer, want)
+	}
+	if runs := gen.n.Load() - before; runs != 1 {
+		t.Fatalf("cut at byte %d: the generator ran %d times, want once", cut, runs)
+	}
 }
 
 // gate is a generator that emits one token per release and reports when
