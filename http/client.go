@@ -172,9 +172,10 @@ func (c *Client) read(ctx context.Context, cur *cursor, fn func(runnel.Event) er
 		}
 		var se statusError
 		if errors.As(err, &se) {
-			// A refusal. Only a known run that is unavailable for now (its
-			// replica going down, say) is worth reading again.
-			if cur.run == "" || se.status < 500 {
+			// A refusal. Only a server that is unavailable for now (a
+			// replica going down, say) is worth asking again, under the
+			// rules below; resumable tells by the code.
+			if se.status < 500 {
 				return se.err
 			}
 			err = se.err

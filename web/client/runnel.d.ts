@@ -142,10 +142,14 @@ export interface WebSocketLike {
   onclose: ((ev: { code: number; reason: string }) => any) | null;
 }
 
-/** What onReconnect is told before each resume attempt. */
+/** What onReconnect is told before each resume attempt, or before asking again. */
 export interface ReconnectInfo {
+  /**
+   * The run's id; "" when the server had not named one: the attempt asks the
+   * question again, with the same idempotency key.
+   */
   run: string;
-  /** The number of the last event read: the attempt asks for the events after it. */
+  /** The number of the last event read: the attempt asks for the events after it (-1 when asking again). */
   after: number;
   /** 1 for the first attempt since the last new event, then 2, ... up to retries. */
   attempt: number;
@@ -178,16 +182,36 @@ export interface AskOptions {
    * {runsURL}ws); default ../runs/ next to the stream endpoint.
    */
   runsURL?: string | URL;
-  /** Resume attempts in a row before giving up; 0 turns resuming off. Default RETRIES (5). */
+  /**
+   * Resume attempts in a row (or new asks, before the run is named) before
+   * giving up; 0 turns both off. Default RETRIES (5).
+   */
   retries?: number;
   /** The waits between resume attempts; default BACKOFF. */
   backoff?: Partial<Backoff>;
-  /** Called before each resume attempt (to show "Reconnecting…", say). */
+  /** Called before each resume attempt, and before asking again (to show "Reconnecting…", say). */
   onReconnect?: (info: ReconnectInfo) => void;
-  /** Called when a resume attempt has connected. */
+  /**
+   * Called when a resume attempt, or a new ask after a break before the run
+   * was named, has connected (after is then -1; run is "" over a WebSocket,
+   * whose server names the run in its first message).
+   */
   onResume?: (info: { run: string; after: number }) => void;
   /** The longest line accepted, in UTF-16 code units; default MAX_LINE. */
   maxLine?: number;
+  /**
+   * The answer's idempotency key: sent as the Idempotency-Key header of the
+   * request that asks (POST or GET) and as "key" in the WebSocket's ask. A
+   * connection that breaks before the server names the run is asked again
+   * with it (while no event has been yielded), and the server streams the
+   * run the key names instead of starting another. Default: 128 random bits
+   * in hex, new for each ask() (none where there is no crypto.getRandomValues,
+   * as in Node 18 without --experimental-global-webcrypto: then a break
+   * before the run is named is thrown). 1 to 64 letters, digits, '-', '_' or
+   * '.'; anything else is a TypeError. Two ask() calls with the same key, while
+   * the server keeps its run, read that one run.
+   */
+  idempotencyKey?: string;
 }
 
 /** The state a run ended in, as the server says after a cancel. */
@@ -222,7 +246,9 @@ export interface Answer extends AsyncGenerator<Event, void, undefined> {
  * Ask the server at url (the stream endpoint, such as
  * "http://localhost:8080/articles/stream"; for websocket, that or the
  * ws:// endpoint itself) and yield the answer's events as they arrive,
- * ending after done or canceled. A dropped connection is resumed. Throws
+ * ending after done or canceled. A dropped connection is resumed; one that
+ * drops before the server names the run is asked again with the same
+ * idempotency key, as long as no event has been yielded. Throws
  * RunnelError for an HTTP error, an error event, a truncated stream that
  * could not be resumed, an unreachable server or a malformed stream, and the
  * signal's reason when aborted.

@@ -9,7 +9,9 @@
 // The iterator yields query, tags, titles, sources, token... and done (or
 // canceled), then ends. Every event carries the id of its run and its number
 // in it. A dropped connection is resumed where it broke, on the run's own
-// route, without a token missing or twice. Everything that is neither a
+// route, without a token missing or twice; a connection that breaks before
+// the server named the run is asked again with the same idempotency key,
+// which gets that run rather than a second answer. Everything that is neither a
 // complete nor a canceled answer is thrown, never returned: a RunnelError for
 // an HTTP error before the stream, an error event, a stream that ended or
 // broke without its end and could not be resumed (code "truncated", or
@@ -37,6 +39,20 @@ const YIELDED = new Set(['query', 'tags', 'titles', 'sources', 'token', 'done', 
 const TERMINAL = new Set(['done', 'error', 'canceled']);
 
 const TRANSPORTS = new Set(['ndjson', 'sse', 'websocket']);
+
+/** What the server takes as an Idempotency-Key: 1 to 64 letters, digits, '-', '_' or '.'. */
+const KEY = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * newKey returns a new idempotency key, 128 random bits in hex, or undefined
+ * where there is no Web Crypto (Node 18 without --experimental-global-webcrypto):
+ * a key that others could guess is worse than none.
+ */
+function newKey() {
+  const c = globalThis.crypto;
+  if (typeof c?.getRandomValues !== 'function') return undefined;
+  return Array.from(c.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 /**
  * An error meant for users: a stable code and a sentence. status is the HTTP
@@ -507,9 +523,12 @@ function setScheme(u, kind) {
   return u;
 }
 
-/** The request that asks: POST {"question"} or GET ?question=, accepting NDJSON or SSE. */
-function request(url, { question, method = 'POST', headers }, accept) {
-  const h = { Accept: accept, ...headers };
+/**
+ * The request that asks: POST {"question"} or GET ?question=, accepting
+ * NDJSON or SSE, with the answer's idempotency key when it has one.
+ */
+function request(url, { question, method = 'POST', headers }, accept, key) {
+  const h = { Accept: accept, ...(key === undefined ? undefined : { 'Idempotency-Key': key }), ...headers };
   if (method === 'GET') {
     const u = resolve(url);
     u.searchParams.set('question', question);
@@ -526,9 +545,11 @@ function request(url, { question, method = 'POST', headers }, accept) {
 const MEDIA = { ndjson: 'application/x-ndjson', sse: 'text/event-stream' };
 
 /**
- * Errors that a new connection to the run may get past: a break, an end
- * without the terminal event, a server that cannot be reached or answers
- * 429/5xx while we resume. Everything else is thrown as it is.
+ * Errors that a new connection may get past: a break, an end without the
+ * terminal event, a server that cannot be reached, one that answers 5xx to
+ * the question or 429/5xx while we resume. Everything else is thrown as it
+ * is. Whether a new connection is made is read()'s decision: before the
+ * server named the run, only while nothing was yielded.
  */
 const RESUMABLE = new WeakSet();
 
@@ -549,6 +570,8 @@ const RECONNECT = new Error('runnel: reconnecting');
 class Run {
   runId = '';
   last = -1;
+  yielded = false; // an event was passed on: the question can no longer be asked again
+  asks = 0; // connections that asked the question (more than one: asked again)
   phase = 'idle'; // idle (not iterated yet), running, ended
   state = undefined; // the terminal event's type once read: done, error or canceled
   cancelAsked = false;
@@ -568,6 +591,7 @@ class Run {
     this.fetchFn = options.fetch ?? globalThis.fetch;
     this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this.maxLine = options.maxLine ?? MAX_LINE;
+    this.key = options.idempotencyKey ?? newKey();
   }
 
   check() {
@@ -589,6 +613,9 @@ class Run {
     }
     if (!(this.backoff.base >= 0 && this.backoff.max >= 0)) {
       throw new TypeError('runnel: backoff.base and backoff.max must be numbers of milliseconds');
+    }
+    if (this.key !== undefined && (typeof this.key !== 'string' || !KEY.test(this.key))) {
+      throw new TypeError("runnel: idempotencyKey must be 1 to 64 letters, digits, '-', '_' or '.'");
     }
   }
 
@@ -637,6 +664,14 @@ class Run {
 
   resumed(after) {
     this.options.onResume?.({ run: this.runId, after });
+  }
+
+  /**
+   * asking counts a connection that asks the question, and says whether it
+   * asks again (after a connection that broke before the run was named).
+   */
+  asking() {
+    return this.asks++ > 0;
   }
 
   /** use makes conn the connection that abort, reconnect and cancel reach; call the result when it ends. */
@@ -750,14 +785,15 @@ export function ask(url, options = {}) {
 /**
  * read is the iteration: it connects, yields each event once, in order, and
  * when a connection fails in a way a new one may get past, resumes the run
- * after the last event read, up to retries times in a row.
+ * after the last event read (or, before the server named it, asks again with
+ * the same key), up to retries times in a row.
  */
 async function* read(run) {
   run.check();
   const { signal, onReconnect } = run.options;
   if (signal?.aborted) throw reasonOf(signal);
   run.begin();
-  let failures = 0; // resume attempts since the last new event
+  let failures = 0; // attempts (resumes or asks) since the last new event
   try {
     if (run.cancelAsked) {
       yield run.canceledEvent();
@@ -774,15 +810,23 @@ async function* read(run) {
           if (TERMINAL.has(e.type)) run.state = e.type;
           if (e.type === 'error') throw errorFromEvent(e.data);
           if (!YIELDED.has(e.type)) continue; // a newer server's event
+          run.yielded = true;
           yield { type: e.type, data: e.data, run: run.runId, seq: e.seq ?? -1 };
           if (run.state) return;
         }
       } catch (err) {
         if (signal?.aborted) throw reasonOf(signal);
-        if (run.state || !RESUMABLE.has(err) || !run.runId || run.retries === 0) throw err;
-        if (++failures > run.retries) throw gaveUp(err, run.retries);
+        if (run.state || !RESUMABLE.has(err) || run.retries === 0) throw err;
+        // No run named yet: a break in the response's status line or headers,
+        // an unreachable server, a 5xx, or a server that names no runs. The
+        // question is asked again, with the same key, so a runnel server
+        // streams the run it began (if it did) from its first event; but only
+        // while nothing was passed on, since without a key, or from a server
+        // that ignores it, asking again gets another answer.
+        if (!run.runId && (run.key === undefined || run.yielded)) throw err;
+        if (++failures > run.retries) throw gaveUp(err, run.retries, !run.runId);
         const delay = run.delay(failures);
-        onReconnect?.({ run: run.runId, after: run.last, attempt: failures, retries: run.retries, delay, error: err });
+        onReconnect?.({ run: run.runId, after: run.runId ? run.last : -1, attempt: failures, retries: run.retries, delay, error: err });
         await run.sleep(delay);
         if (signal?.aborted) throw reasonOf(signal);
       }
@@ -800,10 +844,11 @@ async function* read(run) {
   }
 }
 
-function gaveUp(err, n) {
+function gaveUp(err, n, asking) {
   const attempts = `${n} attempt${n === 1 ? '' : 's'}`;
-  return new RunnelError(err.code, `${err.message} The answer could not be resumed: ${attempts} failed.`, {
-    status: err.status, retryable: true, cause: err,
+  const what = asking ? 'The question could not be asked again' : 'The answer could not be resumed';
+  return new RunnelError(err.code, `${err.message} ${what}: ${attempts} failed.`, {
+    status: err.status, retryable: true, retryAfter: err.retryAfter, cause: err,
   });
 }
 
@@ -816,7 +861,8 @@ function gaveUp(err, n) {
  */
 async function* httpStream(run, resuming) {
   const sse = run.transport === 'sse';
-  const after = run.last;
+  const after = resuming ? run.last : -1; // a question (asked again or not) is read from its start
+  const again = !resuming && run.asking();
   const controller = new AbortController();
   const release = run.use({ abort: (reason) => controller.abort(reason) });
   const fault = (err) => run.fault(controller.signal.reason, err);
@@ -824,7 +870,7 @@ async function* httpStream(run, resuming) {
   let finished = false;
   try {
     const accept = MEDIA[run.transport];
-    const [target, init] = resuming ? resumeRequest(run, after, accept) : request(run.url, run.options, accept);
+    const [target, init] = resuming ? resumeRequest(run, after, accept) : request(run.url, run.options, accept, run.key);
     init.signal = controller.signal;
     const fetchFn = run.fetchFn; // called unbound: a browser's fetch refuses any other this
     let res;
@@ -834,7 +880,7 @@ async function* httpStream(run, resuming) {
       const unreachable = new RunnelError('network', 'The server could not be reached.', {
         retryable: true, cause: err,
       });
-      throw fault(resuming ? resumable(unreachable) : unreachable);
+      throw fault(resumable(unreachable));
     }
     if (res.status !== 200) {
       const err = await refusal(res, resuming);
@@ -845,7 +891,7 @@ async function* httpStream(run, resuming) {
     if (type !== accept) {
       throw malformed(`The server sent ${JSON.stringify(type)}, not ${sse ? 'an SSE' : 'an NDJSON'} stream.`);
     }
-    if (resuming) run.resumed(after);
+    if (resuming || again) run.resumed(after);
 
     const decoder = sse ? new SSEDecoder({ maxLine: run.maxLine }) : new EventDecoder({ maxLine: run.maxLine });
     let next = after + 1; // an NDJSON line's number: the k-th non-ping line after `after` is after + k
@@ -933,7 +979,10 @@ async function refusal(res, resuming) {
     // the body broke off too: the status says enough
   }
   const err = errorFromStatus(res.status, res.statusText, body, res.headers.get('Retry-After'));
-  if (!resuming) return err;
+  // Refused before any run was named: a 5xx may be a replica going down or a
+  // proxy that lost the server, worth asking again; a 4xx (the question is
+  // invalid, too long, too many of them) is the answer.
+  if (!resuming) return res.status >= 500 ? resumable(err) : err;
   if (res.status === 404) {
     return new RunnelError(err.code, `The connection broke, and the answer can no longer be resumed: ${err.message}`, {
       status: err.status, retryable: true, cause: err,
@@ -972,7 +1021,8 @@ class Inbox {
  * which names its run and number. The socket is closed when the run ends.
  */
 async function* wsStream(run, resuming) {
-  const after = run.last;
+  const after = resuming ? run.last : -1;
+  const again = !resuming && run.asking();
   const inbox = new Inbox();
   const socket = new run.WebSocket(run.wsURL());
   let open = false;
@@ -1023,13 +1073,13 @@ async function* wsStream(run, resuming) {
     for (;;) {
       const item = await inbox.take();
       if ('fault' in item) throw run.fault(item.fault, item.fault);
-      if (item.close) throw closedError(item.close, open, resuming);
+      if (item.close) throw closedError(item.close, open);
       if (item.open) {
         open = true;
         socket.send(JSON.stringify(resuming
           ? { type: 'resume', run: run.runId, after }
-          : { type: 'ask', question: run.options.question }));
-        if (resuming) run.resumed(after);
+          : { type: 'ask', question: run.options.question, key: run.key }));
+        if (resuming || again) run.resumed(after);
         continue;
       }
       const msg = item.message;
@@ -1067,18 +1117,20 @@ function refusedOverWS(data, resuming) {
   const err = new RunnelError(code, data?.message || `The server refused the request (${code}).`, {
     retryable: data?.retryable === true,
   });
-  if (!resuming || code !== 'not_found') return err;
+  // An ask refused as HTTP would refuse it with a 5xx (a server shutting
+  // down, a run it could not start) is worth asking again, as over HTTP.
+  if (!resuming) return (STATUSES.find(([c]) => c === code)?.[1] ?? 0) >= 500 ? resumable(err) : err;
+  if (code !== 'not_found') return err;
   return new RunnelError(code, `The connection broke, and the answer can no longer be resumed: ${err.message}`, {
     retryable: true, cause: err,
   });
 }
 
 /** closedError is the error of a WebSocket that closed before the run's terminal event. */
-function closedError(ev, opened, resuming) {
+function closedError(ev, opened) {
   const why = `${ev.code}${ev.reason ? ' ' + ev.reason : ''}`;
   if (!opened) {
-    const err = new RunnelError('network', 'The server could not be reached.', { retryable: true, cause: ev });
-    return resuming ? resumable(err) : err;
+    return resumable(new RunnelError('network', 'The server could not be reached.', { retryable: true, cause: ev }));
   }
   switch (ev.code) {
     case 1003: // we sent what it does not take
