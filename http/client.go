@@ -31,6 +31,17 @@ const (
 	WebSocket                  // one message per event over a WebSocket
 )
 
+// ParseTransport returns the transport named by s: "ndjson", "sse" or
+// "websocket", as Transport.String names them.
+func ParseTransport(s string) (Transport, error) {
+	for _, t := range []Transport{NDJSON, SSE, WebSocket} {
+		if t.String() == s {
+			return t, nil
+		}
+	}
+	return NDJSON, fmt.Errorf("unknown transport %q: want ndjson, sse or websocket", s)
+}
+
 func (t Transport) String() string {
 	switch t {
 	case SSE:

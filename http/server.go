@@ -174,10 +174,7 @@ func (s *Server) question(w http.ResponseWriter, r *http.Request) (string, *runn
 	if r.Method == http.MethodGet {
 		return r.URL.Query().Get("question"), nil
 	}
-	max := s.MaxBody
-	if max <= 0 {
-		max = DefaultMaxBody
-	}
+	max := s.maxBody()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var tooLarge *http.MaxBytesError
 	switch {

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -410,14 +411,7 @@ func (p *pump) fail(e *runnel.Error, cause error) outcome {
 	if err := p.write(); err != nil {
 		return outcome{"client left", slog.LevelInfo, err}
 	}
-	return outcome{"stream ended with error", slog.LevelWarn, cmpErr(cause, e)}
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	return outcome{"stream ended with error", slog.LevelWarn, cmp.Or(cause, error(e))}
 }
 
 // StreamStatus tells a wrapper of the server's handler what a stream wrote,

@@ -45,13 +45,12 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 		c.fs.Usage()
 		return errUsage
 	}
-	tr, ok := map[string]rhttp.Transport{"ndjson": rhttp.NDJSON, "sse": rhttp.SSE, "websocket": rhttp.WebSocket}[transport]
-	if !ok {
-		fmt.Fprintf(stderr, "runnel ask: -transport %q: want ndjson, sse or websocket\n", transport)
+	tr, err := rhttp.ParseTransport(transport)
+	if err != nil {
+		fmt.Fprintf(stderr, "runnel ask: -transport: %v\n", err)
 		return errUsage
 	}
 	p := &printer{w: stdout, json: asJSON, base: strings.TrimRight(server, "/")}
-	var err error
 	if server != "" {
 		client := rhttp.NewClient(server)
 		client.Transport = tr
