@@ -106,30 +106,19 @@ export class EventDecoder {
   push(chunk) {
     if (this.error) throw this.error;
     const text = typeof chunk === 'string' ? chunk : this.#text.decode(chunk, { stream: true });
-    return this.#guard((out) => this.#feed(text, out));
+    return guarded(this, (out) => this.#feed(text, out));
   }
 
   /** end returns the events of whatever is left at the end of the stream. */
   end() {
     if (this.error) throw this.error;
-    return this.#guard((out) => {
+    return guarded(this, (out) => {
       this.#feed(this.#text.decode(), out);
       if (this.#parts.length > 0) {
         const line = this.#take();
         this.#line(line, true, out);
       }
     });
-  }
-
-  #guard(fn) {
-    const out = [];
-    try {
-      fn(out);
-    } catch (err) {
-      this.error = err;
-      if (out.length === 0) throw err;
-    }
-    return out;
   }
 
   #take() {
@@ -204,6 +193,23 @@ function validate(e) {
 }
 
 /**
+ * guarded runs fn(out) for a decoder and returns the events it put in out.
+ * When fn fails after it found some, they are returned and the failure is
+ * kept in decoder.error, for the next call to throw: events are delivered in
+ * order up to the fault.
+ */
+function guarded(decoder, fn) {
+  const out = [];
+  try {
+    fn(out);
+  } catch (err) {
+    decoder.error = err;
+    if (out.length === 0) throw err;
+  }
+  return out;
+}
+
+/**
  * SSEDecoder reads a text/event-stream (the WHATWG "server-sent events"
  * format) whatever the chunking: one streaming TextDecoder, so a character
  * split between chunks survives; lines end at CRLF, LF or CR, including a CR
@@ -243,29 +249,18 @@ export class SSEDecoder {
   push(chunk) {
     if (this.error) throw this.error;
     const text = typeof chunk === 'string' ? chunk : this.#text.decode(chunk, { stream: true });
-    return this.#guard((out) => this.#feed(text, out));
+    return guarded(this, (out) => this.#feed(text, out));
   }
 
   /** end returns the messages left at the end of the stream: none, since an unterminated one is dropped. */
   end() {
     if (this.error) throw this.error;
-    return this.#guard((out) => {
+    return guarded(this, (out) => {
       this.#feed(this.#text.decode(), out);
       this.#parts = [];
       this.#pending = 0;
       this.#reset();
     });
-  }
-
-  #guard(fn) {
-    const out = [];
-    try {
-      fn(out);
-    } catch (err) {
-      this.error = err;
-      if (out.length === 0) throw err;
-    }
-    return out;
   }
 
   #feed(text, out) {
