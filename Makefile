@@ -6,7 +6,7 @@ PKGS     := ./...
 FUZZTIME ?= 30s
 JS       := web/client
 
-.PHONY: all build lambda test test-js vet fmt-check fuzz bench serve clean
+.PHONY: all build lambda test test-js vet fmt-check fuzz bench eval serve clean
 
 all: build
 
@@ -59,6 +59,13 @@ fuzz:
 ## bench: the Go benchmarks (see docs/benchmarks.md for the load tool)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## eval: answer quality on Debian's debian-faq, git-doc and docker-doc
+## (downloaded and unpacked into eval/.cache, not installed); see
+## docs/quality.md. EVAL_ARGS adds flags or question files.
+eval:
+	bash eval/fetch.sh
+	$(GO) run ./eval $(EVAL_ARGS)
 
 serve:
 	$(GO) run ./cmd/runnel serve
