@@ -16,7 +16,7 @@ type Answerer struct {
 	Generator Generator
 
 	Passages int    // passages retrieved for the generator; default 8
-	Articles int    // articles named in titles and sources; default 5
+	Articles int    // articles named in titles and sources, the only ones the generator reads; default 5
 	Tags     int    // tags in the tags event; default 5
 	BaseURL  string // prefix of source URLs; default "/articles/"
 }
@@ -34,6 +34,9 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 	if err != nil {
 		return fmt.Errorf("search: %w", err)
 	}
+	// The sources name every article the answer may draw on: the passages
+	// of articles past the limit are not given to the generator.
+	passages = listed(passages, cmpOr(a.Articles, 5))
 	named, err := a.Searcher.TagsNamed(ctx, tagCandidates(q.Text))
 	if err != nil {
 		return fmt.Errorf("tags: %w", err)
@@ -79,18 +82,34 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 	return emit(Event{Type: EventDone, Done: &done})
 }
 
-// sources returns one Source per article, best article first, in the order
-// of each article's best passage.
+// listed returns the passages of the first max articles, in the order of
+// each article's first passage, keeping the passages' order.
+func listed(passages []Passage, max int) []Passage {
+	var slugs []string
+	out := passages[:0:0]
+	for _, p := range passages {
+		if !slices.Contains(slugs, p.Slug) {
+			if len(slugs) == max {
+				continue
+			}
+			slugs = append(slugs, p.Slug)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// sources returns one Source per article, in the order of each article's
+// first passage (the search's best first).
 func (a *Answerer) sources(passages []Passage) []Source {
 	base := a.BaseURL
 	if base == "" {
 		base = "/articles/"
 	}
-	max := cmpOr(a.Articles, 5)
 	var out []Source
 	seen := map[string]bool{}
 	for _, p := range passages {
-		if seen[p.Slug] || len(out) == max {
+		if seen[p.Slug] {
 			continue
 		}
 		seen[p.Slug] = true

@@ -291,6 +291,45 @@ func TestAnswerSources(t *testing.T) {
 	}
 }
 
+// TestAnswerListsWhatItReads checks that the generator is given the
+// passages of the listed articles only, so that an answer never quotes an
+// article the client was not told about.
+func TestAnswerListsWhatItReads(t *testing.T) {
+	ps := []runnel.Passage{passage("a", 9), passage("b", 8), passage("a", 7), passage("c", 6),
+		passage("d", 5), passage("b", 4), passage("e", 3), passage("f", 2)}
+	for _, c := range []struct {
+		articles int
+		want     string // the slugs of the passages the generator reads
+	}{
+		{0, "a b a c d b e"}, // 5 articles by default
+		{2, "a b a b"},
+		{6, "a b a c d b e f"},
+	} {
+		g := &fakeGenerator{}
+		a := runnel.Answerer{Searcher: &fakeSearcher{passages: ps}, Generator: g, Articles: c.articles}
+		r := &recorder{failAt: -1}
+		if err := a.Answer(context.Background(), mustParse(t, "websocket"), r.emit); err != nil {
+			t.Fatal(err)
+		}
+		var read, listed []string
+		for _, p := range g.prompt.Passages {
+			read = append(read, p.Slug)
+		}
+		sources, _ := find(r.events, runnel.EventSources)
+		for _, s := range sources.Sources {
+			listed = append(listed, s.Slug)
+		}
+		if got := strings.Join(read, " "); got != c.want {
+			t.Errorf("Articles %d: generator read %q, want %q", c.articles, got, c.want)
+		}
+		for _, slug := range read {
+			if !slices.Contains(listed, slug) {
+				t.Errorf("Articles %d: generator read %s, which the sources %q do not list", c.articles, slug, listed)
+			}
+		}
+	}
+}
+
 func TestAnswerTags(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -325,10 +364,10 @@ func TestAnswerTags(t *testing.T) {
 			[]string{"y", "z", "x"},
 		},
 		{
-			"tags of passages beyond the sources count",
+			"tags of the listed articles only",
 			runnel.Answerer{Articles: 1}, nil,
 			[]runnel.Passage{passage("a", 1, "x"), passage("b", 5, "y")},
-			[]string{"y", "x"},
+			[]string{"x"},
 		},
 		{
 			"ties in name order",

@@ -71,7 +71,9 @@ func build(root, dir string) (*Corpus, error) {
 		if err := write("debian-faq/"+s.ID, s.Title, s.Body); err != nil {
 			return nil, err
 		}
-		if s.Question != "" {
+		// Headings that ask nothing ("Authors", "Feedback") stay as
+		// distractors, not as questions.
+		if strings.Contains(s.Question, "?") {
 			c.Items = append(c.Items, Item{Set: "debian-faq", Question: s.Question, Gold: []string{"debian-faq/" + s.ID}})
 		}
 	}
