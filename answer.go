@@ -37,7 +37,7 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 	// The sources name every article the answer may draw on: the passages
 	// of articles past the limit are not given to the generator.
 	passages = listed(passages, cmpOr(a.Articles, 5))
-	named, err := a.Searcher.TagsNamed(ctx, tagCandidates(q.Text))
+	named, err := a.Searcher.TagsNamed(ctx, TagCandidates(q.Text))
 	if err != nil {
 		return fmt.Errorf("tags: %w", err)
 	}

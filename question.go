@@ -119,10 +119,10 @@ func NormalizeTag(s string) string {
 	return b.String()
 }
 
-// tagCandidates returns the normalised names a question may mention a tag
+// TagCandidates returns the normalised names a question may mention a tag
 // by: each term, each term without a plural s, and adjacent words joined
 // ("web socket" -> "websocket", "server sent events" -> "serversentevents").
-func tagCandidates(text string) []string {
+func TagCandidates(text string) []string {
 	words := Words(text)
 	var out []string
 	seen := map[string]bool{}

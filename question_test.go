@@ -230,21 +230,21 @@ func TestTagCandidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tagCandidates(tt.text)
+			got := TagCandidates(tt.text)
 			for _, w := range tt.want {
 				if !slices.Contains(got, w) {
-					t.Errorf("tagCandidates(%q) = %q, want it to contain %q", tt.text, got, w)
+					t.Errorf("TagCandidates(%q) = %q, want it to contain %q", tt.text, got, w)
 				}
 			}
 			for _, w := range tt.notWant {
 				if slices.Contains(got, w) {
-					t.Errorf("tagCandidates(%q) = %q, want it not to contain %q", tt.text, got, w)
+					t.Errorf("TagCandidates(%q) = %q, want it not to contain %q", tt.text, got, w)
 				}
 			}
 			seen := map[string]bool{}
 			for _, c := range got {
 				if c == "" || seen[c] || c != NormalizeTag(c) {
-					t.Errorf("tagCandidates(%q) = %q: %q is empty, repeated or not normalised", tt.text, got, c)
+					t.Errorf("TagCandidates(%q) = %q: %q is empty, repeated or not normalised", tt.text, got, c)
 				}
 				seen[c] = true
 			}
@@ -273,8 +273,8 @@ func TestTagNamedByQuestion(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseQuestion(%q) error = %v", tt.question, err)
 			}
-			if got := tagCandidates(q.Text); !slices.Contains(got, NormalizeTag(tt.tag)) {
-				t.Errorf("tagCandidates(%q) = %q, want it to contain NormalizeTag(%q) = %q", q.Text, got, tt.tag, NormalizeTag(tt.tag))
+			if got := TagCandidates(q.Text); !slices.Contains(got, NormalizeTag(tt.tag)) {
+				t.Errorf("TagCandidates(%q) = %q, want it to contain NormalizeTag(%q) = %q", q.Text, got, tt.tag, NormalizeTag(tt.tag))
 			}
 		})
 	}

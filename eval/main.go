@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	work := fs.String("work", "eval/.cache/work", "where the corpus and its database are built")
 	qdir := fs.String("questions", "eval/questions", "the folder of the written question sets (*.jsonl)")
 	details := fs.String("details", "", "write every question's outcome to this JSONL file")
+	rank := fs.String("rank", "", "ranking to try instead of the default: title=10,heading=4,tags=8,meta=2,body=1,boost=2 (any of them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +74,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	rk, err := parseRanking(*rank)
+	if err != nil {
+		return err
+	}
+	store.SetRanking(rk)
 	im := &markdown.Importer{Store: store}
 	sum, err := im.Import(ctx, corpus.Dir)
 	if err != nil {
@@ -238,6 +245,30 @@ func unlisted(answer string, sources []string, passages []runnel.Passage) []stri
 		}
 	}
 	return out
+}
+
+// parseRanking reads the -rank flag: name=value pairs over the default
+// ranking.
+func parseRanking(s string) (sqlite.Ranking, error) {
+	r := sqlite.DefaultRanking
+	fields := map[string]*float64{"title": &r.Title, "heading": &r.Heading, "tags": &r.Tags,
+		"meta": &r.Meta, "body": &r.Body, "boost": &r.TitleBoost}
+	for kv := range strings.SplitSeq(s, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		p, ok := fields[k]
+		if !ok {
+			return r, fmt.Errorf("-rank: unknown weight %q", k)
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return r, fmt.Errorf("-rank: %s: %w", k, err)
+		}
+		*p = x
+	}
+	return r, nil
 }
 
 // countPassages counts the passages in the database at path, through a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/runnel/runnel"
@@ -26,25 +27,62 @@ const (
 	// a bound that lets SQLite keep only the top rows while it sorts.
 	candidatesPer = 10
 
+	// maxTagNames bounds the names a question may give tags by.
+	maxTagNames = 200
+
 	// maxMatchTerms bounds the OR expression; runnel.ParseQuestion gives at
 	// most 32 terms, and more would only make the query slower.
 	maxMatchTerms = 64
 )
 
-// rankSQL weighs a match by column: title, heading, tags, meta
-// (description and keywords), body. A word in the title or tags says what
-// an article is about; the same word once in a body says little.
-const rankSQL = `bm25(passages_fts, 10.0, 4.0, 8.0, 2.0, 1.0)`
+// Ranking weighs the parts of a passage's score. A word of the question
+// in the article's title or a tag says what the article is about; the
+// same word once in a body says little.
+type Ranking struct {
+	// Column weights of the bm25 score, for a question word in the
+	// article's title, the passage's heading, the article's tags, its
+	// description and keywords, and the passage's text. Tags count only
+	// for an article with a tag the question names (runnel.TagCandidates:
+	// exactly, or as its words joined): the index stems tags like the rest,
+	// and "generating" must not find the tag "general".
+	Title, Heading, Tags, Meta, Body float64
+	// TitleBoost multiplies the score of a passage whose article's title
+	// the question names in full ("what is websocket?" and the article
+	// "WebSocket", not "WebSocket vs SSE"), scaled by the share of the
+	// question's terms the title holds: a one-word title such as
+	// "Overview" names little of "overview of docker networking".
+	TitleBoost float64
+}
 
-// titleBoost multiplies the score of passages of an article whose title
-// the question names in full: asked "what is websocket?", the article
-// titled "WebSocket" should beat "WebSocket vs SSE", whose body may say
-// "WebSocket" more often.
-const titleBoost = 2.0
+// DefaultRanking is the ranking a new Store uses, tuned on the labelled
+// questions of make eval (docs/quality.md).
+var DefaultRanking = Ranking{Title: 10, Heading: 4, Tags: 8, Meta: 2, Body: 1, TitleBoost: 2}
 
-// titleNamed reports whether every content word of title is among terms
-// (a plural s aside), so the title is the question's subject.
-func titleNamed(title string, terms []string) bool {
+// SetRanking makes the store rank searches by r from now on. It is safe to
+// call while searches run.
+func (s *Store) SetRanking(r Ranking) { s.ranking.Store(&r) }
+
+func (s *Store) rankingNow() Ranking {
+	if r := s.ranking.Load(); r != nil {
+		return *r
+	}
+	return DefaultRanking
+}
+
+// rankSQL returns the bm25 call for r, with the tags column or without.
+func (r Ranking) rankSQL(tags bool) string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	t := 0.0
+	if tags {
+		t = r.Tags
+	}
+	return "bm25(passages_fts, " + f(r.Title) + ", " + f(r.Heading) + ", " + f(t) + ", " + f(r.Meta) + ", " + f(r.Body) + ")"
+}
+
+// titleShare returns the share of terms that title holds when every
+// content word of title is among terms (a plural s aside), and 0 when one
+// is not: then the title is not the question's subject.
+func titleShare(title string, terms []string) float64 {
 	words := runnel.Words(title)
 	n := 0
 	for _, w := range words {
@@ -53,10 +91,13 @@ func titleNamed(title string, terms []string) bool {
 		}
 		n++
 		if !slices.ContainsFunc(terms, func(t string) bool { return sameWord(w, t) }) {
-			return false
+			return 0
 		}
 	}
-	return n > 0
+	if n == 0 || len(terms) == 0 {
+		return 0
+	}
+	return min(1, float64(n)/float64(len(terms)))
 }
 
 func sameWord(a, b string) bool {
@@ -80,7 +121,7 @@ func (s *Store) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel
 	case limit > maxSearchLimit:
 		limit = maxSearchLimit
 	}
-	ps, err := s.search(ctx, expr, q.Terms, limit)
+	ps, err := s.search(ctx, expr, q, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %q: %w", q.Terms, err)
 	}
@@ -93,7 +134,12 @@ type hit struct {
 	score float64
 }
 
-func (s *Store) search(ctx context.Context, expr string, terms []string, limit int) ([]runnel.Passage, error) {
+func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit int) ([]runnel.Passage, error) {
+	rk := s.rankingNow()
+	tags := runnel.TagCandidates(q.Text)
+	if len(tags) > maxTagNames {
+		tags = tags[:maxTagNames]
+	}
 	// Two queries in one snapshot. The first ranks and keeps only ids:
 	// snippet() there would run for every match before the sort, which
 	// more than doubles the cost of a query that matches thousands of
@@ -107,34 +153,55 @@ func (s *Store) search(ctx context.Context, expr string, terms []string, limit i
 
 	// The join sits outside the ranking so that it runs for the candidates
 	// only, not for every match.
+	// The tag names come first: parameters bind in the order of the text.
+	args := make([]any, 0, len(tags)+2)
+	for _, t := range tags {
+		args = append(args, t)
+	}
+	args = append(args, expr, limit*candidatesPer)
+	named := "0"
+	if len(tags) > 0 {
+		named = `EXISTS (SELECT 1 FROM article_tags t WHERE t.slug = p.slug AND t.norm IN (` + placeholders(len(tags)) + `))`
+	}
 	rows, err := tx.QueryContext(ctx, `
-		SELECT f.id, p.slug, a.title, f.score
+		SELECT f.id, p.slug, a.title, f.score, f.plain, `+named+`
 		FROM (
-			SELECT rowid AS id, -`+rankSQL+` AS score
+			SELECT rowid AS id, -`+rk.rankSQL(true)+` AS score, -`+rk.rankSQL(false)+` AS plain
 			FROM passages_fts WHERE passages_fts MATCH ?
 			ORDER BY score DESC, rowid LIMIT ?
-		) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, expr, limit*candidatesPer)
+		) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, args...)
 	if err != nil {
 		return nil, err
 	}
 	var hits []hit
+	var titles []string
 	for rows.Next() {
 		var h hit
 		var title string
-		if err := rows.Scan(&h.id, &h.slug, &title, &h.score); err != nil {
+		var plain float64
+		var tagged bool
+		if err := rows.Scan(&h.id, &h.slug, &title, &h.score, &plain, &tagged); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if titleNamed(title, terms) {
-			h.score *= titleBoost
+		if !tagged {
+			// A tag that only shares a stem with a question word does
+			// not count.
+			h.score = plain
 		}
 		hits = append(hits, h)
+		titles = append(titles, title)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	for i := range hits {
+		if share := titleShare(titles[i], q.Terms); share > 0 {
+			hits[i].score *= 1 + (rk.TitleBoost-1)*share
+		}
 	}
 	slices.SortStableFunc(hits, func(a, b hit) int {
 		switch {
@@ -176,7 +243,7 @@ func (s *Store) search(ctx context.Context, expr string, terms []string, limit i
 		return []runnel.Passage{}, nil
 	}
 
-	args := make([]any, 0, len(kept)+1)
+	args = make([]any, 0, len(kept)+1)
 	args = append(args, expr)
 	for _, h := range kept {
 		args = append(args, h.id)

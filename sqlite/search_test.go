@@ -357,10 +357,36 @@ func TestSearchTitleNamedByQuestion(t *testing.T) {
 	if len(got) == 0 || got[0] != "ws" {
 		t.Errorf("Search(what is websocket?) = %v, want ws first", got)
 	}
-	if !titleNamed("Chunked transfer encoding", []string{"chunked", "transfer", "encoding", "work"}) {
-		t.Error("titleNamed(Chunked transfer encoding) = false, want true")
+	for _, c := range []struct {
+		title string
+		terms []string
+		want  float64
+	}{
+		{"Chunked transfer encoding", []string{"chunked", "transfer", "encoding", "work"}, 0.75},
+		{"WebSockets", []string{"websocket"}, 1},
+		{"WebSocket vs SSE", []string{"websocket"}, 0},                      // the question names less than the title
+		{"Overview", []string{"overview", "docker", "networking"}, 1.0 / 3}, // a one-word title names little
+		{"The", []string{"the"}, 0},                                         // no content word
+	} {
+		if got := titleShare(c.title, c.terms); got != c.want {
+			t.Errorf("titleShare(%q, %q) = %v, want %v", c.title, c.terms, got, c.want)
+		}
 	}
-	if titleNamed("WebSocket vs SSE", []string{"websocket"}) {
-		t.Error("titleNamed(WebSocket vs SSE, [websocket]) = true, want false")
+}
+
+// TestSearchTagsByName checks that a tag counts when the question names
+// it, and not when a question word only shares its stem: the index stems
+// tags like the rest, and "generating" and "general" are both "gener".
+func TestSearchTagsByName(t *testing.T) {
+	s := mustOpen(t)
+	mustPut(t, s, &runnel.Article{Slug: "faq", Title: "Questions", Tags: []string{"general"},
+		Body: "Answers about accounts, billing and the ids on your invoices."})
+	mustPut(t, s, &runnel.Article{Slug: "ids", Title: "Identifiers",
+		Body: "Generating ids: the server makes them from random bits. Other ids come from the client."})
+	if got := slugsOf(mustSearch(t, s, "generating ids", 5)); len(got) == 0 || got[0] != "ids" {
+		t.Errorf("Search(generating ids) = %v, want ids first, not the article tagged general", got)
+	}
+	if got := slugsOf(mustSearch(t, s, "general ids", 5)); len(got) == 0 || got[0] != "faq" {
+		t.Errorf("Search(general ids) = %v, want faq, tagged general, first", got)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runnel/runnel"
 
@@ -48,6 +49,8 @@ type Store struct {
 	path string
 	read *sql.DB // query_only connections, as many as there are readers
 	rw   *sql.DB // the single connection that writes
+
+	ranking atomic.Pointer[Ranking] // nil means DefaultRanking
 
 	closeOnce sync.Once
 	closeErr  error
