@@ -55,8 +55,16 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 			return err
 		}
 	}
+	prompt := Prompt{Question: q.Text, Terms: q.Terms, Passages: passages}
+	if tc, ok := a.Searcher.(TermCounter); ok {
+		// After the sources: the counts cost the first token, not the
+		// titles.
+		if prompt.TermDocs, prompt.Docs, err = tc.CountTerms(ctx, q.Terms); err != nil {
+			return fmt.Errorf("count terms: %w", err)
+		}
+	}
 	var emitErr error
-	done, err := a.Generator.Generate(ctx, Prompt{Question: q.Text, Terms: q.Terms, Passages: passages},
+	done, err := a.Generator.Generate(ctx, prompt,
 		func(tok string) error {
 			if emitErr != nil {
 				return emitErr // the generator ignored a failed emit

@@ -330,6 +330,44 @@ func TestAnswerListsWhatItReads(t *testing.T) {
 	}
 }
 
+// countingSearcher is a fakeSearcher that counts terms.
+type countingSearcher struct {
+	fakeSearcher
+	docs  []int
+	total int
+	err   error
+	after bool // whether the sources were emitted before CountTerms ran
+	r     *recorder
+}
+
+func (s *countingSearcher) CountTerms(ctx context.Context, terms []string) ([]int, int, error) {
+	_, s.after = find(s.r.events, runnel.EventSources)
+	return s.docs, s.total, s.err
+}
+
+func TestAnswerTermCounts(t *testing.T) {
+	r := &recorder{failAt: -1}
+	s := &countingSearcher{fakeSearcher: fakeSearcher{passages: []runnel.Passage{passage("a", 1)}}, docs: []int{7, 0}, total: 90, r: r}
+	g := &fakeGenerator{}
+	a := runnel.Answerer{Searcher: s, Generator: g}
+	if err := a.Answer(context.Background(), mustParse(t, "websocket close"), r.emit); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(g.prompt.TermDocs, []int{7, 0}) || g.prompt.Docs != 90 {
+		t.Errorf("prompt counts = %v of %d, want [7 0] of 90", g.prompt.TermDocs, g.prompt.Docs)
+	}
+	if !s.after {
+		t.Error("terms counted before the sources were emitted; the counts should not delay the titles")
+	}
+	// A failure to count is the store's failure: no answer from half a prompt.
+	r = &recorder{failAt: -1}
+	s = &countingSearcher{fakeSearcher: fakeSearcher{passages: []runnel.Passage{passage("a", 1)}}, err: errors.New("disk gone"), r: r}
+	a = runnel.Answerer{Searcher: s, Generator: &fakeGenerator{}}
+	if err := a.Answer(context.Background(), mustParse(t, "websocket"), r.emit); err == nil || !strings.Contains(err.Error(), "disk gone") {
+		t.Errorf("Answer error = %v, want the count's", err)
+	}
+}
+
 func TestAnswerTags(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -95,6 +95,14 @@ func (r PutResult) String() string {
 	return "unchanged"
 }
 
+// TermCounter is implemented by a Searcher that can tell how common terms
+// are: the Answerer gives the counts to the generator (Prompt.TermDocs).
+type TermCounter interface {
+	// CountTerms returns, for each of terms, how many passages contain it
+	// (matched as Search matches it), and how many passages there are.
+	CountTerms(ctx context.Context, terms []string) (docs []int, total int, err error)
+}
+
 // Searcher is the read side the answer pipeline needs.
 type Searcher interface {
 	// Search returns up to limit passages that match q, best first.

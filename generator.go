@@ -7,6 +7,14 @@ type Prompt struct {
 	Question string    // the normalised question
 	Terms    []string  // its searchable terms
 	Passages []Passage // retrieved passages, best first; may be empty
+
+	// How common each term is in the whole collection, when the searcher
+	// can tell (a TermCounter): TermDocs[i] passages of Docs contain
+	// Terms[i]. A generator judges by them whether the passages answer the
+	// question: a rare word of the question that no passage has says
+	// they do not. TermDocs is nil when unknown.
+	TermDocs []int
+	Docs     int
 }
 
 // Generator produces the answer to a prompt as a sequence of tokens.

@@ -1,6 +1,7 @@
 package runnel
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -38,14 +39,18 @@ func ParseQuestion(s string, max int) (Query, error) {
 	if len(text) > max {
 		return Query{}, Errorf(ETOOLARGE, "The question is %d bytes long; the limit is %d.", len(text), max)
 	}
-	words := Words(text)
-	if len(words) == 0 {
+	cased := casedWords(expandContractions(text))
+	if len(cased) == 0 {
 		return Query{}, Errorf(EINVALID, "The question has no words to search for.")
+	}
+	words := make([]string, len(cased))
+	for i, w := range cased {
+		words[i] = strings.ToLower(w)
 	}
 	terms := make([]string, 0, len(words))
 	seen := make(map[string]bool, len(words))
-	for _, w := range words {
-		if !stopWords[w] && !isLetter(w) && !seen[w] && len(terms) < maxTerms {
+	for i, w := range words {
+		if !stopWords[w] && (!isLetter(w) || isName(cased[i])) && !seen[w] && len(terms) < maxTerms {
 			seen[w] = true
 			terms = append(terms, w)
 		}
@@ -71,6 +76,40 @@ func ParseQuestion(s string, max int) (Query, error) {
 func isLetter(w string) bool {
 	r, n := utf8.DecodeRuneInString(w)
 	return n == len(w) && !unicode.IsDigit(r)
+}
+
+// isName reports whether a single letter, as typed, names something: a
+// capital other than the pronoun "I" and the article "A" ("C", "R").
+func isName(w string) bool {
+	r, _ := utf8.DecodeRuneInString(w)
+	return unicode.IsUpper(r) && w != "I" && w != "A"
+}
+
+// Contractions, with a straight or a curly apostrophe: "n't" is "not",
+// and the endings "'s", "'re", "'ve", "'ll", "'d" and "'m" say nothing a
+// search can use. "can't" and "won't" keep their verbs.
+var (
+	reCant        = regexp.MustCompile(`(?i)\b(ca)n['’]t\b`)
+	reWont        = regexp.MustCompile(`(?i)\bwon['’]t\b`)
+	reNot         = regexp.MustCompile(`(?i)(\pL)n['’]t\b`)
+	reContraction = regexp.MustCompile(`(?i)(\pL)['’](?:s|re|ve|ll|d|m)\b`)
+)
+
+// expandContractions rewrites the contractions of s, so that "don't"
+// becomes "do not" rather than the term "don".
+func expandContractions(s string) string {
+	if !strings.ContainsAny(s, "'’") {
+		return s
+	}
+	s = reCant.ReplaceAllString(s, "${1}n not")
+	s = reWont.ReplaceAllString(s, "will not")
+	s = reNot.ReplaceAllString(s, "$1 not")
+	return reContraction.ReplaceAllString(s, "$1")
+}
+
+// casedWords splits s into words as Words does, keeping their case.
+func casedWords(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return !isWordRune(r) })
 }
 
 // normalizeSpace trims s, collapses runs of white space to one space and
@@ -123,7 +162,7 @@ func NormalizeTag(s string) string {
 // by: each term, each term without a plural s, and adjacent words joined
 // ("web socket" -> "websocket", "server sent events" -> "serversentevents").
 func TagCandidates(text string) []string {
-	words := Words(text)
+	words := Words(expandContractions(text))
 	var out []string
 	seen := map[string]bool{}
 	add := func(s string) {
@@ -165,7 +204,9 @@ var stopWords = func() map[string]bool {
 		other our ours out over own same she should so some such tell than that the their theirs
 		them then there these they this those through to too under until up very was we were what
 		when where which while who whom why will with would you your yours describe please
-		work works use used using does mean means`) {
+		work works use used using does mean means vs versus cannot
+		dont doesnt didnt isnt arent wasnt werent havent hasnt hadnt cant wont
+		wouldnt shouldnt couldnt im ive youre theyre whats hows whys wheres thats theres`) {
 		m[w] = true
 	}
 	return m

@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	work := fs.String("work", "eval/.cache/work", "where the corpus and its database are built")
 	qdir := fs.String("questions", "eval/questions", "the folder of the written question sets (*.jsonl)")
 	details := fs.String("details", "", "write every question's outcome to this JSONL file")
+	minScore := fs.Float64("min-score", 0, "the extractive generator's MinScore to try instead of its default")
+	minCoverage := fs.Float64("min-coverage", 0, "the extractive generator's MinCoverage to try instead of its default")
 	rank := fs.String("rank", "", "ranking to try instead of the default: title=10,heading=4,tags=8,meta=2,body=1,boost=2 (any of them)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	ev := &evaluator{store: store}
-	ev.answerer = &runnel.Answerer{Searcher: (*recorder)(ev), Generator: extractive.New(extractive.Options{})}
+	ev.answerer = &runnel.Answerer{Searcher: (*recorder)(ev), Generator: extractive.New(extractive.Options{MinScore: *minScore, MinCoverage: *minCoverage})}
 	// Warm up: the first questions pay for loading the sentence splitter
 	// and for SQLite's page cache.
 	for _, it := range corpus.Items[:min(len(corpus.Items), 20)] {
@@ -171,6 +173,10 @@ func (r *recorder) Search(ctx context.Context, q runnel.Query, limit int) ([]run
 	ps, err := r.store.Search(ctx, q, limit)
 	r.last = ps
 	return ps, err
+}
+
+func (r *recorder) CountTerms(ctx context.Context, terms []string) ([]int, int, error) {
+	return r.store.CountTerms(ctx, terms)
 }
 
 func (r *recorder) TagsNamed(ctx context.Context, names []string) ([]string, error) {

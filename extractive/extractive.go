@@ -37,6 +37,7 @@ const (
 	DefaultMaxSentences = 5
 	DefaultMaxTokens    = 400
 	DefaultMinScore     = 0.25
+	DefaultMinCoverage  = 0.5
 )
 
 // NotCovered is the answer when the passages do not cover the question.
@@ -59,6 +60,14 @@ type Options struct {
 	// 0 means DefaultMinScore; a negative value accepts any sentence that
 	// contains a question term.
 	MinScore float64
+	// MinCoverage is the share of the question one passage must hold for
+	// the question to count as covered, each term weighted by its rarity
+	// in the whole collection (so it applies only when the searcher
+	// counts terms: runnel.Prompt.TermDocs). A question whose rare words
+	// no passage has ("kubernetes" among docs that never name it) is not
+	// covered however well its common words match. 0 means
+	// DefaultMinCoverage; a negative value turns the check off.
+	MinCoverage float64
 	// Delay is a pause between tokens, to show streaming in demos at the
 	// pace of a model. 0 streams as fast as emit accepts.
 	Delay time.Duration
@@ -80,6 +89,9 @@ func New(opts Options) *Generator {
 	}
 	if opts.MinScore == 0 {
 		opts.MinScore = DefaultMinScore
+	}
+	if opts.MinCoverage == 0 {
+		opts.MinCoverage = DefaultMinCoverage
 	}
 	if opts.Delay < 0 {
 		opts.Delay = 0

@@ -137,6 +137,13 @@ func TestRelevant(t *testing.T) {
 			passages: []runnel.Passage{{Title: "Go", Text: "> A **channel** is a typed conduit through which goroutines send and receive values; see [the tour](https://go.dev/tour).\n\n# Channels"}},
 			want:     []string{"A channel is a typed conduit through which goroutines send and receive values; see the tour."},
 		},
+		{
+			name:     "a one-letter name",
+			question: "how do I link a library written in C?",
+			passages: []runnel.Passage{{Title: "Libraries", Text: "Rust links a static library with a build script. " +
+				"To call C from Go, cgo links the library named in a #cgo LDFLAGS comment."}},
+			wantFirst: "To call C from Go, cgo links the library",
+		},
 	}
 	g := New(Options{})
 	for _, tt := range tests {
@@ -182,6 +189,58 @@ var noRepPassages = []runnel.Passage{
 	{Slug: "a", Title: "WebSockets", Score: 2, Text: "A WebSocket is a persistent, full-duplex connection between a browser and a server. It starts life as an HTTP request."},
 	{Slug: "b", Title: "Realtime web", Score: 1, Text: "A WebSocket is a persistent full-duplex connection between the browser and the server. Browsers limit how many WebSocket connections a page may open at once."},
 	{Slug: "c", Title: "Copy", Score: 0.5, Text: "A WebSocket is a persistent, full-duplex connection between a browser and a server."},
+}
+
+// TestNotCoveredRareWord checks the collection-wide check: when the
+// searcher counts terms, a question whose rare word no passage has is not
+// covered, however well its common words match.
+func TestNotCoveredRareWord(t *testing.T) {
+	passages := []runnel.Passage{{Title: "Restarting containers", Text: "A container restarts by itself when its restart policy says so. Pods of containers restart together on the host."}}
+	p := prompt(t, "why do kubernetes pods restart?", passages) // terms: kubernetes, pods, restart
+	g := New(Options{})
+	answer := func(p runnel.Prompt) string {
+		tokens, _ := generate(t, g, p)
+		return strings.Join(tokens, "")
+	}
+	if got := answer(p); strings.HasPrefix(got, NotCovered) {
+		t.Fatalf("without counts: %q, want an answer from the words that match", got)
+	}
+	p.TermDocs, p.Docs = []int{0, 40, 300}, 5000 // no passage says kubernetes
+	if got := answer(p); !strings.HasPrefix(got, NotCovered) {
+		t.Errorf("kubernetes in no passage of the collection: %q, want not covered", got)
+	}
+	p.TermDocs = []int{25, 900, 300} // in the collection, rarer than the rest, not in the passage
+	if got := answer(p); !strings.HasPrefix(got, NotCovered) {
+		t.Errorf("kubernetes rare and not in the passage: %q, want not covered", got)
+	}
+	p.Passages = []runnel.Passage{{Title: "Kubernetes", Text: "Kubernetes restarts the containers of pods whose liveness probe fails."}}
+	if got := answer(p); strings.HasPrefix(got, NotCovered) {
+		t.Errorf("a passage that has the rare word: %q, want an answer", got)
+	}
+	g = New(Options{MinCoverage: -1})
+	p.Passages = passages
+	if got := answer(p); strings.HasPrefix(got, NotCovered) {
+		t.Errorf("MinCoverage < 0: %q, want the check off", got)
+	}
+}
+
+// TestDependentSentence checks that a sentence whose subject is in the
+// sentence before comes only with that sentence.
+func TestDependentSentence(t *testing.T) {
+	passages := []runnel.Passage{
+		{Title: "Kernels", Text: "The runtime shares the host kernel with every process. This makes containers light to start. On Linux, this is set on the cgroup of containers."},
+		{Title: "Images", Text: "Containers start fast and stay light because images hold only the files an application needs."},
+	}
+	tokens, _ := generate(t, New(Options{}), prompt(t, "why are containers light to start?", passages))
+	got := strings.Join(tokens, "")
+	if !strings.HasPrefix(got, "Containers start fast and stay light") {
+		t.Errorf("answer %q, want it to lead with the sentence that stands alone", got)
+	}
+	for _, dep := range []string{"This makes containers light", "this is set on the cgroup"} {
+		if strings.Contains(got, dep) && !strings.Contains(got, "The runtime shares the host kernel with every process. "+dep) {
+			t.Errorf("answer %q quotes %q without the sentence before it", got, dep)
+		}
+	}
 }
 
 func TestNotCovered(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -42,6 +43,12 @@ type sentence struct {
 	score   float64
 	def     bool // reads like a definition of a question term
 	leadIn  bool // ends in ':', introducing something not quoted
+	dep     bool // leans on the sentence before it ("This ...")
+}
+
+// follows reports whether d is the sentence just before c in its passage.
+func (d *sentence) follows(c *sentence) bool {
+	return d.passage == c.passage && d.index == c.index-1
 }
 
 // term is a question term and the compounds it forms with its neighbours,
@@ -49,6 +56,7 @@ type sentence struct {
 type term struct {
 	stem  string
 	joins []string
+	src   int // index of the word's term in Prompt.Terms, -1 if none
 }
 
 // answer returns the text to stream for p: the chosen sentences in one or
@@ -95,6 +103,9 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 				}
 				seen[key] = true
 				words := runnel.Words(text)
+				if reIntroPronoun.MatchString(strings.ToLower(text)) {
+					words = append([]string{"this"}, words...) // counts as dependent, below
+				}
 				cands = append(cands, &sentence{
 					text:    finish(text),
 					passage: r,
@@ -108,9 +119,10 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 		}
 	}
 
-	// Weigh each term by its rarity among the candidate sentences (a
-	// smoothed IDF): a term every sentence contains says little about
-	// which to pick.
+	// Weigh each term by its rarity: in the whole collection when the
+	// searcher counted it (a rare word of the question that no passage
+	// has says the passages do not answer it), else among the candidate
+	// sentences (a smoothed IDF). A term everything contains says little.
 	matches := make([][]bool, len(cands))
 	df := make([]int, len(terms))
 	for i, c := range cands {
@@ -124,13 +136,24 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 	}
 	weights := make([]float64, len(terms))
 	total := 0.0
-	for j := range terms {
-		weights[j] = 1 + math.Log(float64(len(cands)+1)/float64(df[j]+1))
+	counted := len(p.TermDocs) == len(p.Terms) && p.Docs > 0
+	for j, t := range terms {
+		if counted && t.src >= 0 {
+			weights[j] = collectionIDF(p.TermDocs[t.src], p.Docs)
+		} else {
+			weights[j] = 1 + math.Log(float64(len(cands)+1)/float64(df[j]+1))
+		}
 		total += weights[j]
 	}
 	contexts := make([][]string, len(passages))
 	for r, ps := range passages {
 		contexts[r] = stemSet(runnel.Words(ps.Title + " " + ps.Heading))
+	}
+	if counted && g.opts.MinCoverage >= 0 && coverage(passages, terms, weights) < g.opts.MinCoverage {
+		// No passage holds most of what the question asks about, weighed
+		// by rarity in the collection: the words it shares with the
+		// question are the common ones.
+		return notCovered(passages), nil
 	}
 
 	defQuestion := asksDefinition(p.Question)
@@ -162,7 +185,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 		if c.def {
 			c.score += definitionBump
 		}
-		if dependent(c.words) {
+		if c.dep = dependent(c.words); c.dep {
 			c.score -= dependentCost
 		}
 		if c.leadIn {
@@ -186,7 +209,13 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 	if g.opts.MinScore >= 0 && bestRel < g.opts.MinScore {
 		return notCovered(passages), nil
 	}
-	return compose(g.choose(pool, bestRel)), nil
+	chosen := g.choose(pool, bestRel)
+	if len(chosen) == 0 {
+		// Every relevant sentence leans on one left out or introduces
+		// what the answer cannot show.
+		return notCovered(passages), nil
+	}
+	return compose(chosen), nil
 }
 
 // choose picks up to MaxSentences sentences from pool (sorted best first)
@@ -216,6 +245,17 @@ func (g *Generator) choose(pool []*sentence, bestRel float64) []*sentence {
 				i--
 				continue
 			}
+			if c.dep && !slices.ContainsFunc(chosen, func(d *sentence) bool { return d.follows(c) }) {
+				// Its referent is in the sentence before, which is not in
+				// the answer (yet: it may be chosen later, so c stays).
+				continue
+			}
+			if c.leadIn {
+				// It introduces a list or code that the answer leaves out.
+				pool = slices.Delete(pool, i, i+1)
+				i--
+				continue
+			}
 			// Strictly greater: among equals the earlier (better sorted) wins.
 			if v := c.score - overlapCost*overlap; v > bestVal {
 				best, bestVal = i, v
@@ -235,17 +275,17 @@ func (g *Generator) choose(pool []*sentence, bestRel float64) []*sentence {
 }
 
 // compose prints the chosen sentences (chosen[0] the best) as prose. The
-// passage of the best sentence comes first, as its own paragraph; the
-// other passages follow in rank order in a second one. Within a passage
-// sentences keep their original order, so that a sentence that follows
-// on from another still does, except that a definition opens the answer.
+// best sentence opens the answer, followed by the other sentences of its
+// passage in their original order, so that a sentence that follows on from
+// another still does; the other passages follow in rank order in a second
+// paragraph.
 func compose(chosen []*sentence) string {
 	lead := chosen[0]
 	slices.SortFunc(chosen, func(a, b *sentence) int {
 		return cmp.Or(
+			cmp.Compare(b2i(a != lead), b2i(b != lead)),
 			cmp.Compare(b2i(a.passage != lead.passage), b2i(b.passage != lead.passage)),
 			cmp.Compare(a.passage, b.passage),
-			cmp.Compare(b2i(!(a == lead && a.def)), b2i(!(b == lead && b.def))),
 			cmp.Compare(a.index, b.index))
 	})
 	var b strings.Builder
@@ -318,17 +358,23 @@ func queryTerms(p runnel.Prompt) []term {
 		src = []string{p.Question}
 	}
 	var words, stems []string
-	for _, s := range src {
+	var from []int
+	for i, s := range src {
 		for _, w := range runnel.Words(s) {
 			if st := stem(w); contentWord(w) && !slices.Contains(stems, st) {
 				words = append(words, w)
 				stems = append(stems, st)
+				from = append(from, i)
 			}
 		}
 	}
 	terms := make([]term, len(words))
 	for i := range words {
 		terms[i].stem = stems[i]
+		terms[i].src = from[i]
+		if len(p.Terms) == 0 {
+			terms[i].src = -1
+		}
 		if i > 0 {
 			terms[i].joins = append(terms[i].joins, stem(words[i-1]+words[i]))
 		}
@@ -337,6 +383,42 @@ func queryTerms(p runnel.Prompt) []term {
 		}
 	}
 	return terms
+}
+
+// coverage returns the largest share of the terms' weight that one passage
+// (its title, heading and text) holds.
+func coverage(passages []runnel.Passage, terms []term, weights []float64) float64 {
+	total := 0.0
+	for _, w := range weights {
+		total += w
+	}
+	if total == 0 {
+		return 0
+	}
+	best := 0.0
+	for _, p := range passages {
+		text := p.Text
+		if len(text) > maxPassageBytes {
+			text = text[:maxPassageBytes]
+		}
+		set := stemSet(runnel.Words(p.Title + " " + p.Heading + " " + text))
+		got := 0.0
+		for j, t := range terms {
+			if t.in(set) {
+				got += weights[j]
+			}
+		}
+		best = max(best, got/total)
+	}
+	return best
+}
+
+// collectionIDF is the rarity of a term that docs of all passages contain
+// (BM25's IDF, kept positive): about 9 for a term no passage of 5,000
+// has, 0.7 for one half of them have, near 0 for one all have.
+func collectionIDF(docs, all int) float64 {
+	n, d := float64(all), float64(min(docs, all))
+	return math.Log(1 + (n-d+0.5)/(d+0.5))
 }
 
 // mentions reports whether text contains one of the terms.
@@ -469,8 +551,12 @@ func dependent(words []string) bool {
 	}
 	switch words[0] {
 	case "this", "that", "these", "those", "it", "they", "however", "but", "and",
-		"so", "also", "then", "instead", "otherwise", "here", "such":
+		"so", "also", "then", "instead", "otherwise", "here", "such", "thus", "therefore":
 		return true
 	}
 	return false
 }
+
+// reIntroPronoun matches a sentence whose subject, after a short opening
+// phrase, is a pronoun ("On Linux, this is set on the cgroup").
+var reIntroPronoun = regexp.MustCompile(`^[^,.;:]{2,40}, (?:this|these|those|it|they)\b`)

@@ -307,7 +307,15 @@ var sentenceStopWords = map[string]bool{
 }
 
 // contentWord reports whether a lower-case word carries meaning for
-// matching: not a stop word and longer than one letter ("s" from "it's").
+// matching: not a stop word, and longer than one letter unless the letter
+// may be a name ("c", "r"; not "s" from "it's").
 func contentWord(w string) bool {
-	return len(w) > 1 && !runnel.IsStopWord(w) && !sentenceStopWords[w]
+	return (len(w) > 1 || nameLetter(w)) && !runnel.IsStopWord(w) && !sentenceStopWords[w]
+}
+
+// nameLetter reports whether a one-letter word may name something: a
+// letter other than the article, the pronoun and what contractions leave
+// ("a", "i", "s", "t", "d", "m", "v" of "it's", "don't", "I'd", "I'm").
+func nameLetter(w string) bool {
+	return len(w) == 1 && isASCIILetter(w[0]) && strings.IndexByte("aistdmv", w[0]) < 0
 }

@@ -319,6 +319,32 @@ func matchExpr(terms []string) string {
 	return b.String()
 }
 
+// CountTerms returns how many passages contain each of terms, as Search
+// matches it (stemmed, in any column), and how many passages there are.
+// It implements runnel.TermCounter.
+func (s *Store) CountTerms(ctx context.Context, terms []string) ([]int, int, error) {
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: count terms: %w", err)
+	}
+	defer tx.Rollback()
+	total := 0
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM passages`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: count terms: %w", err)
+	}
+	docs := make([]int, len(terms))
+	for i, t := range terms {
+		expr := matchExpr([]string{t})
+		if expr == "" {
+			continue
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?`, expr).Scan(&docs[i]); err != nil {
+			return nil, 0, fmt.Errorf("sqlite: count terms %q: %w", t, err)
+		}
+	}
+	return docs, total, nil
+}
+
 // TagsNamed returns the distinct tags whose normalised form is one of
 // names, sorted.
 func (s *Store) TagsNamed(ctx context.Context, names []string) ([]string, error) {

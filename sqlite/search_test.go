@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -388,5 +389,19 @@ func TestSearchTagsByName(t *testing.T) {
 	}
 	if got := slugsOf(mustSearch(t, s, "general ids", 5)); len(got) == 0 || got[0] != "faq" {
 		t.Errorf("Search(general ids) = %v, want faq, tagged general, first", got)
+	}
+}
+
+func TestCountTerms(t *testing.T) {
+	s := searchCorpus(t)
+	// Seven passages. A term counts the passages Search would match: the
+	// three of websockets, tagged "web-socket", and unix's, as "sockets"
+	// is stemmed; a word no passage has counts 0.
+	docs, total, err := s.CountTerms(context.Background(), []string{"sockets", "http", "kubernetes", `"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{4, 3, 0, 0}; total != 7 || !slices.Equal(docs, want) {
+		t.Errorf("CountTerms = %v of %d, want %v of 7", docs, total, want)
 	}
 }
