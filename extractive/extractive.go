@@ -7,8 +7,9 @@
 // (paragraphs and list items, without code) and the blocks into sentences
 // with the punkt sentence splitter of github.com/neurosnap/sentences.
 // Every sentence that contains a question term is scored by the share of
-// the question it covers (terms weighted by their rarity among the
-// sentences, matched on crude stems), the rank of its passage, its place in
+// the question it covers (terms weighted by their rarity in the whole
+// collection when the searcher counts them, else among the sentences,
+// matched on crude stems), the rank of its passage, its place in
 // the passage and, for "what is X" questions, whether it reads like a
 // definition. The best are chosen greedily, each penalised by its overlap
 // with those already chosen, and printed grouped by passage in their
