@@ -4,7 +4,7 @@
 // the default, and it never states anything the articles do not say.
 //
 // An answer is built in three steps. The passages are split into blocks
-// (paragraphs and list items, without code) and the blocks into sentences
+// (paragraphs, list items and code) and the prose blocks into sentences
 // with the punkt sentence splitter of github.com/neurosnap/sentences.
 // Every sentence that contains a question term is scored by the share of
 // the question it covers (terms weighted by their rarity in the whole
@@ -13,7 +13,10 @@
 // the passage and, for "what is X" questions, whether it reads like a
 // definition. The best are chosen greedily, each penalised by its overlap
 // with those already chosen, and printed grouped by passage in their
-// original order. The text is then streamed word by word.
+// original order. A sentence that introduces code (it ends in ':' and the
+// code follows it) is printed with that code as a fenced block, or left out
+// with it when the code is too long to quote; one that introduces a list is
+// left out. The text is then streamed word by word.
 //
 // For the same prompt the answer is always the same: no randomness, and no
 // map order reaches the output.

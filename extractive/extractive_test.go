@@ -243,6 +243,45 @@ func TestDependentSentence(t *testing.T) {
 	}
 }
 
+// TestLeadInCode checks that a sentence introducing code brings the code
+// as a fenced block, and that a sentence introducing what the answer cannot
+// show (a list, code too long to quote) stays out.
+func TestLeadInCode(t *testing.T) {
+	answer := func(question string, passages ...runnel.Passage) string {
+		t.Helper()
+		tokens, _ := generate(t, New(Options{}), prompt(t, question, passages))
+		return strings.Join(tokens, "")
+	}
+	short := runnel.Passage{Title: "Volumes", Score: 2, Text: "A named volume keeps data when the container that wrote it is removed. To create a named volume for the database, run:\n\n```sh\ndocker volume create pgdata\n```\n\nThe volume survives restarts of the database container."}
+	got := answer("how do I create a named volume for the database?", short)
+	want := "To create a named volume for the database, run:\n\n```sh\ndocker volume create pgdata\n```"
+	if !strings.Contains(got, want) {
+		t.Fatalf("answer %q, want it to quote the lead-in with its code:\n%s", got, want)
+	}
+	if rest := got[strings.Index(got, want)+len(want):]; rest != "" && (!strings.HasPrefix(rest, "\n\n") || strings.HasPrefix(rest, "\n\n\n")) {
+		t.Errorf("answer %q: the text after the code does not start a paragraph", got)
+	}
+
+	// Unfenced code, as another importer may store it, counts as code too.
+	unfenced := short
+	unfenced.Text = "To create a named volume for the database, run:\n\ndocker volume create --driver local pgdata\n\nThe volume survives restarts of the database container."
+	if got := answer("how do I create a named volume for the database?", unfenced); !strings.Contains(got, "run:\n\n```\ndocker volume create --driver local pgdata\n```") {
+		t.Errorf("unfenced code: answer %q, want the code fenced after its lead-in", got)
+	}
+
+	long := short
+	long.Text = "To create a named volume for the database, run:\n\n```sh\n" + strings.Repeat("docker volume create pgdata\n", maxCodeLines+1) + "```"
+	long.Text += "\n\nA named volume for the database is created once and kept."
+	if got := answer("how do I create a named volume for the database?", long); strings.Contains(got, "run:") || strings.Contains(got, "```") {
+		t.Errorf("code too long to quote: answer %q, want neither the lead-in nor the code", got)
+	}
+
+	list := runnel.Passage{Title: "Volumes", Score: 2, Text: "Docker supports these kinds of named volume for a database:\n\n- local\n- nfs\n\nA named volume for a database outlives its container."}
+	if got := answer("which kinds of named volume for a database are there?", list); strings.Contains(got, "these kinds") {
+		t.Errorf("lead-in to a list: answer %q, want it left out", got)
+	}
+}
+
 func TestNotCovered(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -507,8 +546,8 @@ func BenchmarkGenerate(b *testing.B) {
 	var words []string
 	for _, p := range networking {
 		for _, b := range blocks(p.Text) {
-			if !looksLikeCode(b) {
-				words = append(words, strings.Fields(b)...)
+			if !b.isCode() {
+				words = append(words, strings.Fields(b.text)...)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/runnel/runnel"
 )
@@ -41,9 +42,36 @@ type sentence struct {
 	n       int      // number of printed words, for the token budget
 	rel     float64  // weighted share of the question's terms it covers, 0 to 1
 	score   float64
-	def     bool // reads like a definition of a question term
-	leadIn  bool // ends in ':', introducing something not quoted
-	dep     bool // leans on the sentence before it ("This ...")
+	def     bool   // reads like a definition of a question term
+	leadIn  bool   // ends in ':', introducing something not quoted
+	dep     bool   // leans on the sentence before it ("This ...")
+	code    string // the code a lead-in introduces, quoted after it
+	lang    string // the code's language, from its fence
+}
+
+// Limits on the code a lead-in brings: a longer block would crowd out the
+// prose, and the answer leaves out both the code and its lead-in.
+const (
+	maxCodeLines = 20
+	maxCodeBytes = 1200
+)
+
+// attach makes c, a lead-in that ends its block, quote the code that
+// follows it, when the code is short enough to quote whole. The lead-in
+// keeps its colon; its words count the code's tokens too, for the budget.
+func (c *sentence) attach(text string, code block) {
+	lines := strings.Split(strings.Trim(code.text, "\n"), "\n")
+	if len(lines) > maxCodeLines || len(code.text) > maxCodeBytes || !utf8.ValidString(code.text) {
+		return
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t\r")
+	}
+	c.text = text
+	c.code = strings.Join(lines, "\n")
+	c.lang = code.lang
+	c.n += len(strings.Fields(c.code))
+	c.leadIn = false
 }
 
 // follows reports whether d is the sentence just before c in its passage.
@@ -79,18 +107,24 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 			return "", err
 		}
 		index := 0 // sentences so far in the passage, roughly
-		for _, b := range blocks(ps.Text) {
-			if looksLikeCode(b) {
+		bs := blocks(ps.Text)
+		for bi, b := range bs {
+			if b.isCode() {
 				continue
 			}
-			b = clean(b)
-			if len(b) < 2*minWords || !mentions(b, terms) {
+			text := clean(b.text)
+			if len(text) < 2*minWords || !mentions(text, terms) {
 				// Splitting is most of the cost of an answer, and no
 				// sentence of a block without a question term is chosen.
 				index++
 				continue
 			}
-			for _, s := range split.Tokenize(b) {
+			var next *block // the code this block introduces, if it does
+			if bi+1 < len(bs) && bs[bi+1].isCode() {
+				next = &bs[bi+1]
+			}
+			toks := split.Tokenize(text)
+			for si, s := range toks {
 				index++
 				text := clean(s.Text)
 				n := strings.Count(text, " ") + 1
@@ -106,7 +140,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 				if reIntroPronoun.MatchString(strings.ToLower(text)) {
 					words = append([]string{"this"}, words...) // counts as dependent, below
 				}
-				cands = append(cands, &sentence{
+				c := &sentence{
 					text:    finish(text),
 					passage: r,
 					index:   index - 1,
@@ -114,7 +148,11 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 					stems:   stemSet(words),
 					n:       n,
 					leadIn:  strings.HasSuffix(text, ":"),
-				})
+				}
+				if c.leadIn && si == len(toks)-1 && next != nil {
+					c.attach(text, *next)
+				}
+				cands = append(cands, c)
 			}
 		}
 	}
@@ -292,14 +330,34 @@ func compose(chosen []*sentence) string {
 	for i, c := range chosen {
 		switch {
 		case i == 0:
-		case c.passage != lead.passage && chosen[i-1].passage == lead.passage:
+		case c.passage != lead.passage && chosen[i-1].passage == lead.passage,
+			chosen[i-1].code != "":
 			b.WriteString("\n\n")
 		default:
 			b.WriteByte(' ')
 		}
 		b.WriteString(c.text)
+		if c.code != "" {
+			f := codeFence(c.code)
+			b.WriteString("\n\n" + f + c.lang + "\n" + c.code + "\n" + f)
+		}
 	}
 	return b.String()
+}
+
+// codeFence returns a fence of backticks longer than any run of them in
+// code, so that the code cannot close it early.
+func codeFence(code string) string {
+	run, n := 0, 0
+	for i := 0; i < len(code); i++ {
+		if code[i] == '`' {
+			n++
+			run = max(run, n)
+		} else {
+			n = 0
+		}
+	}
+	return strings.Repeat("`", max(3, run+1))
 }
 
 func b2i(b bool) int {

@@ -14,13 +14,24 @@ import (
 // rarely deep inside it.
 const maxPassageBytes = 64 << 10
 
+// block is a paragraph, a list item or a block of code of a passage.
+type block struct {
+	text string // the lines of the block, as in the passage
+	code bool   // fenced code; text is the code without its fences
+	lang string // the fence's language, for code
+}
+
+// isCode reports whether b is code: fenced, or (in text from an importer
+// that does not fence code) looking like it.
+func (b block) isCode() bool { return b.code || looksLikeCode(b.text) }
+
 // blocks splits a passage's plain text into the pieces the sentence splitter
 // may see. The splitter joins list items and code into its neighbours'
 // sentences, so structure is resolved first: paragraphs end at blank lines,
-// every list item is a block of its own, and fenced code, table rows,
-// headings and horizontal rules are dropped. The lines of a block are kept
-// so that looksLikeCode can judge them one by one.
-func blocks(text string) []string {
+// every list item and every fenced block of code is a block of its own, and
+// table rows, headings and horizontal rules are dropped. The lines of a
+// block are kept so that looksLikeCode can judge them one by one.
+func blocks(text string) []block {
 	if len(text) > maxPassageBytes {
 		n := maxPassageBytes
 		for n > 0 && !utf8.RuneStart(text[n]) {
@@ -32,13 +43,14 @@ func blocks(text string) []string {
 		}
 	}
 	var (
-		out   []string
+		out   []block
 		cur   []string
-		fence string // the marker that closes the open code fence, if any
+		fence string // the marker that opened the code fence, if one is open
+		lang  string
 	)
 	flush := func() {
 		if len(cur) > 0 {
-			out = append(out, strings.Join(cur, "\n"))
+			out = append(out, block{text: strings.Join(cur, "\n")})
 			cur = cur[:0]
 		}
 	}
@@ -46,15 +58,20 @@ func blocks(text string) []string {
 		line = strings.TrimRight(line, "\r\n")
 		t := strings.TrimSpace(line)
 		if fence != "" {
-			if strings.HasPrefix(t, fence) {
-				fence = ""
+			if closesFence(t, fence) {
+				if len(cur) > 0 {
+					out = append(out, block{text: strings.Join(cur, "\n"), code: true, lang: lang})
+				}
+				cur, fence = cur[:0], ""
+				continue
 			}
+			cur = append(cur, line)
 			continue
 		}
 		switch {
 		case strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~"):
 			flush()
-			fence = t[:3]
+			fence, lang = openFence(t)
 		case t == "" || strings.HasPrefix(t, "|") || isHeading(t):
 			flush()
 		case isRule(t):
@@ -71,8 +88,34 @@ func blocks(text string) []string {
 			cur = append(cur, line)
 		}
 	}
+	if fence != "" {
+		// A fence never closed (a passage cut inside it) is not quoted:
+		// its end is unknown.
+		cur = cur[:0]
+	}
 	flush()
 	return out
+}
+
+// openFence returns the fence that line t opens (its run of backticks or
+// tildes) and the language named after it.
+func openFence(t string) (fence, lang string) {
+	n := 0
+	for n < len(t) && t[n] == t[0] {
+		n++
+	}
+	lang, _, _ = strings.Cut(strings.TrimSpace(t[n:]), " ")
+	return t[:n], lang
+}
+
+// closesFence reports whether line t closes fence: a run of the same
+// character at least as long, and nothing else.
+func closesFence(t, fence string) bool {
+	n := 0
+	for n < len(t) && t[n] == fence[0] {
+		n++
+	}
+	return n >= len(fence) && strings.TrimSpace(t[n:]) == ""
 }
 
 // isHeading reports whether t is an ATX heading ("## Title").

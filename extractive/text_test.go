@@ -49,25 +49,29 @@ func TestStem(t *testing.T) {
 }
 
 func TestBlocks(t *testing.T) {
+	p := func(s string) block { return block{text: s} }
+	code := func(s, lang string) block { return block{text: s, code: true, lang: lang} }
 	tests := []struct {
 		name string
 		text string
-		want []string
+		want []block
 	}{
-		{"paragraphs", "One line\nand its wrap.\n\n  \nSecond.", []string{"One line\nand its wrap.", "Second."}},
-		{"list items apart", "Intro:\n- first item\n- second item\n  continued\n1. third", []string{"Intro:", "- first item", "- second item\n  continued", "1. third"}},
-		{"fenced code dropped", "Before.\n```go\nx := 1\n\ny := 2\n```\nAfter.", []string{"Before.", "After."}},
-		{"unclosed fence", "Before.\n~~~\ncode", []string{"Before."}},
-		{"headings and tables dropped", "# Title\nText.\n| a | b |\n|---|---|\nMore.", []string{"Text.", "More."}},
-		{"setext heading dropped", "Title\n=====\nText.\n\n---\nEnd.", []string{"Text.", "End."}},
-		{"thematic break", "Text.\n***\nMore.", []string{"Text.", "More."}},
-		{"hashtag kept", "#golang is a tag.", []string{"#golang is a tag."}},
+		{"paragraphs", "One line\nand its wrap.\n\n  \nSecond.", []block{p("One line\nand its wrap."), p("Second.")}},
+		{"list items apart", "Intro:\n- first item\n- second item\n  continued\n1. third", []block{p("Intro:"), p("- first item"), p("- second item\n  continued"), p("1. third")}},
+		{"fenced code a block", "Before.\n```go\nx := 1\n\ny := 2\n```\nAfter.", []block{p("Before."), code("x := 1\n\ny := 2", "go"), p("After.")}},
+		{"a longer fence holds a shorter one", "Run:\n````\n```\nin\n```\n````\nEnd.", []block{p("Run:"), code("```\nin\n```", ""), p("End.")}},
+		{"tildes", "~~~ sh {.x}\nls\n~~~~\n", []block{code("ls", "sh")}},
+		{"unclosed fence", "Before.\n~~~\ncode", []block{p("Before.")}},
+		{"headings and tables dropped", "# Title\nText.\n| a | b |\n|---|---|\nMore.", []block{p("Text."), p("More.")}},
+		{"setext heading dropped", "Title\n=====\nText.\n\n---\nEnd.", []block{p("Text."), p("End.")}},
+		{"thematic break", "Text.\n***\nMore.", []block{p("Text."), p("More.")}},
+		{"hashtag kept", "#golang is a tag.", []block{p("#golang is a tag.")}},
 		{"empty", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := blocks(tt.text); !slices.Equal(got, tt.want) {
-				t.Errorf("blocks(%q) = %q, want %q", tt.text, got, tt.want)
+				t.Errorf("blocks(%q) = %+v, want %+v", tt.text, got, tt.want)
 			}
 		})
 	}
@@ -81,9 +85,9 @@ func TestBlocksLong(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("blocks(%d bytes) = %d blocks, want 1", len(text), len(got))
 	}
-	if len(got[0]) > maxPassageBytes || !utf8.ValidString(got[0]) {
+	if b := got[0].text; len(b) > maxPassageBytes || !utf8.ValidString(b) {
 		t.Errorf("blocks(%d bytes) = a block of %d bytes, valid UTF-8 %v; want valid UTF-8 within %d bytes",
-			len(text), len(got[0]), utf8.ValidString(got[0]), maxPassageBytes)
+			len(text), len(b), utf8.ValidString(b), maxPassageBytes)
 	}
 }
 

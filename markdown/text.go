@@ -135,9 +135,9 @@ func (w *walker) block(n ast.Node) {
 	case *ast.Paragraph, *ast.TextBlock, *ast.Heading:
 		w.para(inlineText(n, w.src))
 	case *ast.FencedCodeBlock:
-		w.para(codeText(n.Lines(), w.src))
+		w.para(codeText(n.Lines(), w.src, string(n.Language(w.src))))
 	case *ast.CodeBlock:
-		w.para(codeText(n.Lines(), w.src))
+		w.para(codeText(n.Lines(), w.src, ""))
 	case *ast.HTMLBlock:
 		var b bytes.Buffer
 		lines := n.Lines()
@@ -257,22 +257,69 @@ func isASCIIPunct(c byte) bool {
 	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
 }
 
-// codeText returns the lines of a code block without blank lines, so that
-// the code stays one paragraph of the passage.
-func codeText(lines *text.Segments, src []byte) string {
-	var b strings.Builder
+// codeText returns a code block as a fenced block of its own: the fence
+// tells a generator where code starts and ends (the extractive one quotes
+// it whole after the sentence that introduces it, or not at all), and
+// blank lines are dropped so that the block stays one paragraph of the
+// passage. The info string keeps only the language's name. It returns ""
+// for a block with no code.
+func codeText(lines *text.Segments, src []byte, lang string) string {
+	var code []string
 	for i := range lines.Len() {
 		seg := lines.At(i)
-		line := strings.TrimRight(string(seg.Value(src)), " \t\n")
-		if strings.TrimSpace(line) == "" {
-			continue
+		line := strings.TrimRight(string(seg.Value(src)), " \t\r\n")
+		if strings.TrimSpace(line) != "" {
+			code = append(code, line)
 		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(line)
 	}
-	return b.String()
+	if len(code) == 0 {
+		return ""
+	}
+	return fence(code, lang)
+}
+
+// fence wraps lines of code in a fence longer than any run of backticks in
+// them, so that no line of the code can close it.
+func fence(lines []string, lang string) string {
+	run := 0
+	for _, l := range lines {
+		n := 0
+		for i := 0; i < len(l); i++ {
+			if l[i] == '`' {
+				n++
+				run = max(run, n)
+			} else {
+				n = 0
+			}
+		}
+	}
+	f := strings.Repeat("`", max(3, run+1))
+	lang = strings.Map(func(r rune) rune {
+		if r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("+-_.#", r)) {
+			return r
+		}
+		return -1
+	}, lang)
+	return f + lang + "\n" + strings.Join(lines, "\n") + "\n" + f
+}
+
+// isFenced reports whether p is a block that fence made, and returns its
+// lines of code, fence and language.
+func isFenced(p string) (code []string, lang string, ok bool) {
+	first, rest, found := strings.Cut(p, "\n")
+	n := 0
+	for n < len(first) && first[n] == '`' {
+		n++
+	}
+	if !found || n < 3 {
+		return nil, "", false
+	}
+	f := first[:n]
+	body, ok := strings.CutSuffix(rest, "\n"+f)
+	if !ok || strings.Contains(first[n:], "`") {
+		return nil, "", false
+	}
+	return strings.Split(body, "\n"), first[n:], true
 }
 
 var (
@@ -375,6 +422,12 @@ func splitSection(paras []string) [][]string {
 // splitLong cuts p into pieces of at most MaxPassage characters, preferring
 // to cut after a line break, then after a sentence end, then at a space.
 func splitLong(p string) []string {
+	if utf8.RuneCountInString(p) <= MaxPassage {
+		return []string{p}
+	}
+	if code, lang, ok := isFenced(p); ok {
+		return splitCode(code, lang)
+	}
 	var out []string
 	for utf8.RuneCountInString(p) > MaxPassage {
 		limit := runeOffset(p, MaxPassage)
@@ -397,6 +450,37 @@ func splitLong(p string) []string {
 	if p != "" {
 		out = append(out, p)
 	}
+	return out
+}
+
+// splitCode cuts a long block of code between lines into fenced pieces of
+// at most MaxPassage characters, so that every passage opens and closes
+// its own fences. A single line too long for a piece is cut too.
+func splitCode(lines []string, lang string) []string {
+	overhead := utf8.RuneCountInString(fence([]string{""}, lang)) + 16 // a longer fence, if a piece needs one
+	limit := MaxPassage - overhead
+	var out, cur []string
+	n := 0
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, fence(cur, lang))
+			cur, n = nil, 0
+		}
+	}
+	for _, l := range lines {
+		for utf8.RuneCountInString(l) > limit {
+			flush()
+			i := runeOffset(l, limit)
+			out = append(out, fence([]string{l[:i]}, lang))
+			l = l[i:]
+		}
+		k := utf8.RuneCountInString(l) + 1
+		if n+k > limit {
+			flush()
+		}
+		cur, n = append(cur, l), n+k
+	}
+	flush()
 	return out
 }
 

@@ -81,7 +81,7 @@ func TestPassages(t *testing.T) {
 		{
 			name: "code blocks are their own paragraph",
 			src:  "---\ntitle: T\n---\nRun:\n```sh\nnpm install\n\nnpm test   \n```\nThen:\n\n    indented code\n    more\n",
-			want: []section{{"", "Run:\n\nnpm install\nnpm test\n\nThen:\n\nindented code\nmore"}},
+			want: []section{{"", "Run:\n\n```sh\nnpm install\nnpm test\n```\n\nThen:\n\n```\nindented code\nmore\n```"}},
 		},
 		{
 			name: "inline markup stripped",
@@ -146,6 +146,58 @@ func TestPassages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCodeFences(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"language kept, attributes dropped", "```go {.numberLines}\nx := 1\n```\n", "```go\nx := 1\n```"},
+		{"a hostile info string", "~~~sh;<b>`x`\nls\n~~~\n", "```shbx\nls\n```"},
+		{"backticks in the code lengthen the fence", "~~~\n```\nnested\n```\n~~~\n", "````\n```\nnested\n```\n````"},
+		{"an empty block is no paragraph", "```\n\n```\n\nText.\n", "Text."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := Parse("t.md", []byte("---\ntitle: T\n---\n"+tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Passages) != 1 || a.Passages[0].Text != tt.want {
+				t.Fatalf("passages = %+v, want one with text %q", a.Passages, tt.want)
+			}
+		})
+	}
+}
+
+func TestLongCode(t *testing.T) {
+	var lines []string
+	for i := range 400 {
+		lines = append(lines, fmt.Sprintf("echo line %03d", i))
+	}
+	lines = append(lines, strings.Repeat("x", 3*MaxPassage)) // one line too long for any passage
+	src := "---\ntitle: T\n---\n## Script\n\n```sh\n" + strings.Join(lines, "\n") + "\n```\n"
+	a, err := Parse("t.md", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Passages) < 4 {
+		t.Fatalf("got %d passages, want the code split into several", len(a.Passages))
+	}
+	var got []string
+	for i, p := range a.Passages {
+		if n := utf8.RuneCountInString(p.Text); n > MaxPassage {
+			t.Errorf("passage %d has %d characters, want at most %d", i, n, MaxPassage)
+		}
+		code, lang, ok := isFenced(p.Text)
+		if !ok || lang != "sh" {
+			t.Fatalf("passage %d is not one fenced sh block: %.80q", i, p.Text)
+		}
+		got = append(got, code...)
+	}
+	if joined, want := strings.Join(got, ""), strings.Join(lines, ""); joined != want {
+		t.Errorf("the fenced pieces do not hold the code in order")
 	}
 }
 
