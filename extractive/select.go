@@ -472,10 +472,17 @@ func coverage(passages []runnel.Passage, terms []term, weights []float64) float6
 }
 
 // collectionIDF is the rarity of a term that docs of all passages contain
-// (BM25's IDF, kept positive): about 9 for a term no passage of 5,000
-// has, 0.7 for one half of them have, near 0 for one all have.
+// (BM25's IDF, kept positive): about 8.5 for a term one passage of 5,000
+// has, 0.7 for one half of them have, near 0 for one all have. A term no
+// passage has weighs twice what the rarest term that one passage has
+// does: a word the collection never uses (a product, a tool, a command it
+// does not document) is the surest sign that the question is about
+// something else.
 func collectionIDF(docs, all int) float64 {
 	n, d := float64(all), float64(min(docs, all))
+	if docs == 0 {
+		return 2 * math.Log(1+(n-0.5)/1.5)
+	}
 	return math.Log(1 + (n-d+0.5)/(d+0.5))
 }
 
@@ -608,9 +615,56 @@ func dependent(words []string) bool {
 		return false
 	}
 	switch words[0] {
-	case "this", "that", "these", "those", "it", "they", "however", "but", "and",
+	case "it":
+		return !expletive(words)
+	case "this", "that", "these", "those", "they", "however", "but", "and",
 		"so", "also", "then", "instead", "otherwise", "here", "such", "thus", "therefore":
 		return true
+	}
+	return false
+}
+
+// expletiveWords are what may stand between "it is" and the "to" or
+// "that" of a sentence whose "it" refers to nothing ("It is not possible
+// to copy...", "It is a good idea to pin versions").
+var expletiveWords = map[string]bool{
+	"not": true, "also": true, "often": true, "usually": true, "generally": true, "always": true,
+	"still": true, "now": true, "therefore": true, "very": true, "more": true, "less": true, "much": true,
+	"possible": true, "impossible": true, "important": true, "necessary": true, "unnecessary": true,
+	"recommended": true, "advisable": true, "best": true, "better": true, "easy": true, "easier": true,
+	"hard": true, "harder": true, "difficult": true, "safe": true, "safer": true, "unsafe": true,
+	"common": true, "usual": true, "useful": true, "worth": true, "likely": true, "unlikely": true,
+	"enough": true, "required": true, "preferable": true, "convenient": true, "helpful": true,
+	"wise": true, "essential": true, "crucial": true, "good": true, "bad": true, "a": true, "idea": true,
+	"practice": true, "known": true, "true": true, "clear": true, "expected": true, "allowed": true,
+}
+
+// expletive reports whether a sentence that opens with "it" uses it as a
+// placeholder for what follows, not for something said before: "it is",
+// "it's" or "it can be", a few words of expletiveWords, then "to" or
+// "that".
+func expletive(words []string) bool {
+	i := 1
+	switch {
+	case len(words) > 2 && (words[1] == "is" || words[1] == "was" || words[1] == "s"):
+		i = 2
+	case len(words) > 3 && words[2] == "be":
+		switch words[1] {
+		case "can", "may", "might", "could", "would", "should", "will":
+			i = 3
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	for n := 0; i < len(words) && n <= 4; i, n = i+1, n+1 {
+		switch w := words[i]; {
+		case w == "to" || w == "that" || w == "whether":
+			return n > 0
+		case !expletiveWords[w]:
+			return false
+		}
 	}
 	return false
 }

@@ -226,3 +226,27 @@ func TestJaccard(t *testing.T) {
 		}
 	}
 }
+
+func TestDependent(t *testing.T) {
+	tests := []struct {
+		sentence string
+		want     bool
+	}{
+		{"This converts the list into a map.", true},
+		{"It returns the list it was given.", true},
+		{"It is a tool that copies files.", true},
+		{"It can be slow on large trees.", true},
+		{"However, the copy keeps its owner.", true},
+		{"It is not possible to copy files under /proc.", false},
+		{"It is a good idea to pin the version.", false},
+		{"It's recommended that you restart the daemon.", false},
+		{"It can be useful to run the check twice.", false},
+		{"It is important that the key stays secret.", false},
+		{"A volume outlives the container.", false},
+	}
+	for _, tt := range tests {
+		if got := dependent(runnel.Words(tt.sentence)); got != tt.want {
+			t.Errorf("dependent(%q) = %v, want %v", tt.sentence, got, tt.want)
+		}
+	}
+}

@@ -405,3 +405,38 @@ func TestCountTerms(t *testing.T) {
 		t.Errorf("CountTerms = %v of %d, want %v of 7", docs, total, want)
 	}
 }
+
+// TestSearchCommonWords checks the ranking of a question whose every word
+// is in most passages. FTS5 gives such a term an IDF of 1e-6, so every
+// score is near zero; the order must still come from where and how often
+// the words occur (bm25 without IDF), never from the order of insertion.
+func TestSearchCommonWords(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	filler := []string{
+		"A stream of bytes goes from the server to the client over one response.",
+		"Every server flushes the stream when a buffer fills up.",
+		"The client reads the stream as it arrives and renders it.",
+		"A proxy between the server and the client may buffer the stream.",
+	}
+	for i, text := range filler {
+		mustPut(t, s, &runnel.Article{Slug: fmt.Sprintf("a%d", i), Title: fmt.Sprintf("Notes %d", i),
+			Passages: []runnel.Passage{{Text: text}}})
+	}
+	// Inserted last, so row order would put it last.
+	mustPut(t, s, &runnel.Article{Slug: "streaming", Title: "Streaming",
+		Passages: []runnel.Passage{{Text: "Streaming sends a response in pieces: the server writes each piece of the stream as soon as it has it, and the stream ends with the last piece."}}})
+	ps, err := s.Search(ctx, runnel.Query{Text: "streaming?", Terms: []string{"streaming"}}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 5 {
+		t.Fatalf("got %d passages, want all 5", len(ps))
+	}
+	if ps[0].Slug != "streaming" {
+		t.Errorf("order %q: want the article titled by the word, which says it most, first", slugsOf(ps))
+	}
+	if ps[0].Score <= ps[1].Score {
+		t.Errorf("scores %v, %v: the best must score strictly higher, not tie and fall back to row order", ps[0].Score, ps[1].Score)
+	}
+}
