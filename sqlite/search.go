@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +274,7 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 			return nil, fmt.Errorf("passage %d: tags: %w", id, err)
 		}
 		p.Tags = nonNil(p.Tags)
+		p.Snippet = unfence(p.Snippet)
 		byID[id] = p
 	}
 	if err := rows.Err(); err != nil {
@@ -390,6 +392,18 @@ func (s *Store) TagsNamed(ctx context.Context, names []string) ([]string, error)
 	}
 	slices.Sort(tags)
 	return slices.Compact(tags), nil
+}
+
+// fenceLine matches a line that opens or closes a fenced code block.
+var fenceLine = regexp.MustCompile("(?m)^[ \t]*(?:`{3,}|~{3,})[^`\n]*\n?")
+
+// unfence removes the fence lines from a snippet: the importer keeps code
+// fenced in the passage, and a snippet is a short extract, not Markdown.
+func unfence(s string) string {
+	if !strings.Contains(s, "```") && !strings.Contains(s, "~~~") {
+		return s
+	}
+	return strings.TrimSpace(fenceLine.ReplaceAllString(s, ""))
 }
 
 // placeholders returns "?, ?, ..." with n parameters.

@@ -440,3 +440,20 @@ func TestSearchCommonWords(t *testing.T) {
 		t.Errorf("scores %v, %v: the best must score strictly higher, not tie and fall back to row order", ps[0].Score, ps[1].Score)
 	}
 }
+
+func TestSearchSnippetUnfenced(t *testing.T) {
+	s := mustOpen(t)
+	mustPut(t, s, &runnel.Article{Slug: "install", Title: "Install", Passages: []runnel.Passage{{
+		Text: "Install the server with one command:\n\n```sh\ngo install example.com/server@latest\n```\n\nThen start it.",
+	}}})
+	ps := mustSearch(t, s, "install server command", 1)
+	if len(ps) != 1 {
+		t.Fatalf("got %d passages, want 1", len(ps))
+	}
+	if strings.Contains(ps[0].Snippet, "```") || !strings.Contains(ps[0].Snippet, "go install example.com/server@latest") {
+		t.Errorf("Snippet = %q, want the code without its fences", ps[0].Snippet)
+	}
+	if !strings.Contains(ps[0].Text, "```sh\n") {
+		t.Errorf("Text = %q, want the passage as stored, fences and all", ps[0].Text)
+	}
+}
