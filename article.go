@@ -15,7 +15,11 @@ type Article struct {
 	Description string    `json:"description,omitempty"`
 	Keywords    []string  `json:"keywords,omitempty"`
 	Section     string    `json:"section,omitempty"`
-	Body        string    `json:"body,omitempty"` // Markdown, without front matter
+	// Lang is the article's language, a BCP 47 tag ("de", "zh-Hans"); ""
+	// means English, unless the store detects Chinese, Japanese or Korean
+	// text (DetectLang). Only English is stemmed when indexed.
+	Lang string `json:"lang,omitempty"`
+	Body string `json:"body,omitempty"` // Markdown, without front matter
 
 	// Source is where the article was imported from: the absolute path of
 	// its Markdown or JSONL file. The importer uses it to prune.

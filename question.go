@@ -72,10 +72,11 @@ func ParseQuestion(s string, max int) (Query, error) {
 }
 
 // isLetter reports whether w is a single letter (or mark), too little to
-// search for ("s" of "what's"); a single digit stays ("3" of "HTTP/3").
+// search for ("s" of "what's"); a single digit stays ("3" of "HTTP/3"),
+// and so does a Chinese character, often a word by itself.
 func isLetter(w string) bool {
 	r, n := utf8.DecodeRuneInString(w)
-	return n == len(w) && !unicode.IsDigit(r)
+	return n == len(w) && !unicode.IsDigit(r) && !IsCJK(r)
 }
 
 // isName reports whether a single letter, as typed, names something: a

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/neurosnap/sentences"
 	"github.com/neurosnap/sentences/english"
@@ -130,16 +131,14 @@ func (g *Generator) Generate(ctx context.Context, p runnel.Prompt, emit func(tok
 	return g.stream(ctx, text, emit)
 }
 
-// stream emits text as word tokens: each token is a word and the white
-// space after it, so the tokens concatenate to text exactly.
+// stream emits text as word tokens: each token is a word (or two CJK
+// characters) and the white space after it, so the tokens concatenate to
+// text exactly.
 func (g *Generator) stream(ctx context.Context, text string, emit func(string) error) (runnel.Done, error) {
 	var timer *time.Timer
 	n := 0
 	for i := 0; i < len(text); n++ {
-		j := i
-		for j < len(text) && !isSpace(text[j]) {
-			j++
-		}
+		j := wordEnd(text, i)
 		for j < len(text) && isSpace(text[j]) {
 			j++
 		}
@@ -168,6 +167,26 @@ func (g *Generator) stream(ctx context.Context, text string, emit func(string) e
 		i = j
 	}
 	return runnel.Done{FinishReason: runnel.FinishStop}, nil
+}
+
+// wordEnd returns where the word starting at i ends: at white space, or
+// after two characters of Chinese, Japanese or Korean, which are written
+// without spaces, so that such an answer streams a little at a time too.
+func wordEnd(text string, i int) int {
+	cjk := 0
+	for i < len(text) && !isSpace(text[i]) {
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if runnel.IsCJK(r) {
+			if cjk == 2 {
+				return i
+			}
+			cjk++
+		} else if cjk == 2 {
+			return i
+		}
+		i += n
+	}
+	return i
 }
 
 // isSpace reports whether c separates tokens. Answers are built with

@@ -579,3 +579,36 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+// TestCJK checks answers from Chinese and Japanese passages: sentences end
+// at "。", a question written without spaces finds the words inside them,
+// and the answer streams a few characters at a time.
+func TestCJK(t *testing.T) {
+	passages := []runnel.Passage{
+		{Slug: "cache", Title: "缓存", Score: 3, Text: "缓存可以减少延迟。浏览器会把响应保存在本地，下次直接使用。天气预报说明天会下雨。"},
+		{Slug: "fts", Title: "全文検索", Score: 2, Text: "全文検索では、文書の中の単語を探します。インデックスを使うと検索が速くなります。"},
+	}
+	for _, tt := range []struct {
+		question, want, not string
+	}{
+		{"浏览器缓存是怎么工作的？", "浏览器会把响应保存在本地，下次直接使用。", "天气预报"},
+		{"インデックスを使うとどうなりますか？", "インデックスを使うと検索が速くなります。", "缓存"},
+	} {
+		t.Run(tt.question, func(t *testing.T) {
+			tokens, done := generate(t, New(Options{}), prompt(t, tt.question, passages))
+			got := strings.Join(tokens, "")
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("answer %q, want it to quote %q", got, tt.want)
+			}
+			if strings.Contains(got, tt.not) {
+				t.Errorf("answer %q quotes %q, which has nothing of the question", got, tt.not)
+			}
+			if len(tokens) < len([]rune(tt.want))/3 {
+				t.Errorf("answer came in %d tokens, want a few characters a token: %q", len(tokens), tokens)
+			}
+			if done.FinishReason != runnel.FinishStop {
+				t.Errorf("finish reason %q", done.FinishReason)
+			}
+		})
+	}
+}

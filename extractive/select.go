@@ -84,7 +84,8 @@ func (d *sentence) follows(c *sentence) bool {
 type term struct {
 	stem  string
 	joins []string
-	src   int // index of the word's term in Prompt.Terms, -1 if none
+	src   int  // index of the word's term in Prompt.Terms, -1 if none
+	pair  bool // a pair of CJK characters (wordsOf)
 }
 
 // answer returns the text to stream for p: the chosen sentences in one or
@@ -123,11 +124,11 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 			if bi+1 < len(bs) && bs[bi+1].isCode() {
 				next = &bs[bi+1]
 			}
-			toks := split.Tokenize(text)
+			toks := sentencesOf(split, text)
 			for si, s := range toks {
 				index++
-				text := clean(s.Text)
-				n := strings.Count(text, " ") + 1
+				text := clean(s)
+				n := wordCount(text)
 				if n < minWords || n > maxWords || looksLikeCode(text) {
 					continue
 				}
@@ -136,7 +137,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 					continue
 				}
 				seen[key] = true
-				words := runnel.Words(text)
+				words := wordsOf(text)
 				if reIntroPronoun.MatchString(strings.ToLower(text)) {
 					words = append([]string{"this"}, words...) // counts as dependent, below
 				}
@@ -176,16 +177,23 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 	total := 0.0
 	counted := len(p.TermDocs) == len(p.Terms) && p.Docs > 0
 	for j, t := range terms {
-		if counted && t.src >= 0 {
+		switch {
+		case t.pair && df[j] == 0:
+			// Most pairs of a CJK question span two words ("器缓" of
+			// "浏览器缓存"); one that no sentence has says nothing.
+		case counted && t.src >= 0:
 			weights[j] = collectionIDF(p.TermDocs[t.src], p.Docs)
-		} else {
+		default:
 			weights[j] = 1 + math.Log(float64(len(cands)+1)/float64(df[j]+1))
 		}
 		total += weights[j]
 	}
+	if total == 0 {
+		return notCovered(passages), nil
+	}
 	contexts := make([][]string, len(passages))
 	for r, ps := range passages {
-		contexts[r] = stemSet(runnel.Words(ps.Title + " " + ps.Heading))
+		contexts[r] = stemSet(wordsOf(ps.Title + " " + ps.Heading))
 	}
 	if counted && g.opts.MinCoverage >= 0 && coverage(passages, terms, weights) < g.opts.MinCoverage {
 		// No passage holds most of what the question asks about, weighed
@@ -418,7 +426,7 @@ func queryTerms(p runnel.Prompt) []term {
 	var words, stems []string
 	var from []int
 	for i, s := range src {
-		for _, w := range runnel.Words(s) {
+		for _, w := range wordsOf(s) {
 			if st := stem(w); contentWord(w) && !slices.Contains(stems, st) {
 				words = append(words, w)
 				stems = append(stems, st)
@@ -430,9 +438,12 @@ func queryTerms(p runnel.Prompt) []term {
 	for i := range words {
 		terms[i].stem = stems[i]
 		terms[i].src = from[i]
-		if len(p.Terms) == 0 {
+		if len(p.Terms) == 0 || hasCJK(src[from[i]]) {
+			// The searcher counted the whole term, not this pair of
+			// its characters.
 			terms[i].src = -1
 		}
+		terms[i].pair = hasCJK(words[i])
 		if i > 0 {
 			terms[i].joins = append(terms[i].joins, stem(words[i-1]+words[i]))
 		}
@@ -459,7 +470,7 @@ func coverage(passages []runnel.Passage, terms []term, weights []float64) float6
 		if len(text) > maxPassageBytes {
 			text = text[:maxPassageBytes]
 		}
-		set := stemSet(runnel.Words(p.Title + " " + p.Heading + " " + text))
+		set := stemSet(wordsOf(p.Title + " " + p.Heading + " " + text))
 		got := 0.0
 		for j, t := range terms {
 			if t.in(set) {
@@ -488,7 +499,7 @@ func collectionIDF(docs, all int) float64 {
 
 // mentions reports whether text contains one of the terms.
 func mentions(text string, terms []term) bool {
-	set := stemSet(runnel.Words(text))
+	set := stemSet(wordsOf(text))
 	for _, t := range terms {
 		if t.in(set) {
 			return true

@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/neurosnap/sentences"
+
 	"github.com/runnel/runnel"
 )
 
@@ -284,6 +286,11 @@ func finish(s string) string {
 	if s == "" {
 		return s
 	}
+	if r, _ := utf8.DecodeLastRuneInString(s); cjkEnd(r) {
+		return s
+	} else if runnel.IsCJK(r) {
+		return s + "。"
+	}
 	switch s[len(s)-1] {
 	case '.', '!', '?':
 		return s
@@ -361,4 +368,66 @@ func contentWord(w string) bool {
 // ("a", "i", "s", "t", "d", "m", "v" of "it's", "don't", "I'd", "I'm").
 func nameLetter(w string) bool {
 	return len(w) == 1 && isASCIILetter(w[0]) && strings.IndexByte("aistdmv", w[0]) < 0
+}
+
+// wordsOf returns the words of s in lower case, each run of Chinese,
+// Japanese or Korean characters as its overlapping pairs of characters:
+// the way the store indexes them (runnel.SegmentCJK), so that a question
+// and a sentence written without spaces share terms.
+func wordsOf(s string) []string { return runnel.Words(runnel.SegmentCJK(s)) }
+
+func hasCJK(s string) bool {
+	for _, r := range s {
+		if runnel.IsCJK(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// wordCount returns the number of words of a sentence, for its length
+// limits and the token budget: words between spaces, and a word for every
+// two CJK characters, which have no spaces between words.
+func wordCount(s string) int {
+	n := strings.Count(s, " ") + 1
+	cjk := 0
+	for _, r := range s {
+		if runnel.IsCJK(r) {
+			cjk++
+		}
+	}
+	return n + cjk/2
+}
+
+// cjkEnd reports whether r ends a sentence in Chinese or Japanese.
+func cjkEnd(r rune) bool { return r == '。' || r == '！' || r == '？' || r == '．' }
+
+// sentencesOf splits a block into sentences: with the punkt splitter, and
+// then after each full stop of CJK text ("。"), which is not followed by a
+// space and which punkt does not know.
+func sentencesOf(split interface {
+	Tokenize(string) []*sentences.Sentence
+}, text string) []string {
+	var out []string
+	for _, s := range split.Tokenize(text) {
+		t := s.Text
+		if !hasCJK(t) {
+			out = append(out, t)
+			continue
+		}
+		start := 0
+		for i, r := range t {
+			if cjkEnd(r) {
+				end := i + utf8.RuneLen(r)
+				if piece := strings.TrimSpace(t[start:end]); piece != "" {
+					out = append(out, piece)
+				}
+				start = end
+			}
+		}
+		if piece := strings.TrimSpace(t[start:]); piece != "" {
+			out = append(out, piece)
+		}
+	}
+	return out
 }

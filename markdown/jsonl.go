@@ -111,7 +111,7 @@ func parseRecord(path string, line []byte) (*runnel.Article, error) {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
 	a := &runnel.Article{Source: path}
-	var slug, date string
+	var slug, date, lang string
 	for _, f := range []struct {
 		name string
 		dst  any
@@ -123,6 +123,7 @@ func parseRecord(path string, line []byte) (*runnel.Article, error) {
 		{"description", &a.Description},
 		{"keywords", &a.Keywords},
 		{"section", &a.Section},
+		{"lang", &lang},
 		{"body", &a.Body},
 	} {
 		v, ok := raw[f.name]
@@ -148,6 +149,9 @@ func parseRecord(path string, line []byte) (*runnel.Article, error) {
 	var err error
 	if a.Date, err = parseDate(date); err != nil {
 		return nil, fmt.Errorf("date: %w", err)
+	}
+	if a.Lang, err = runnel.ParseLang(lang); err != nil {
+		return nil, fmt.Errorf("lang: %w", err)
 	}
 	switch {
 	case slug != "":

@@ -15,6 +15,7 @@ func TestParseJSONL(t *testing.T) {
 	type got struct {
 		Line                                 int
 		Slug, Title, Date, Section, Headings string
+		Lang                                 string
 		Tags, Keywords                       []string
 	}
 	tests := []struct {
@@ -27,9 +28,9 @@ func TestParseJSONL(t *testing.T) {
 		{
 			name: "full record",
 			input: `{"slug":"Guides/WebSockets","title":"WebSockets","date":"2024-03-18","tags":["net","Net","ws"],` +
-				`"keywords":"a, b","section":1,"description":"d","body":"Lead.\n\n## Handshake\n\nUpgrade."}`,
+				`"keywords":"a, b","section":1,"description":"d","lang":"en-gb","body":"Lead.\n\n## Handshake\n\nUpgrade."}`,
 			want: []got{{Line: 1, Slug: "guides/websockets", Title: "WebSockets", Date: "2024-03-18", Section: "1",
-				Headings: `"" "Handshake"`, Tags: []string{"net", "ws"}, Keywords: []string{"a", "b"}}},
+				Headings: `"" "Handshake"`, Lang: "en-GB", Tags: []string{"net", "ws"}, Keywords: []string{"a", "b"}}},
 		},
 		{
 			name:  "slug from title, title from heading",
@@ -57,11 +58,12 @@ func TestParseJSONL(t *testing.T) {
 				`{"slug":"x","title":["a"]}`,
 				"{\"slug\":\"x\",\"body\":\"\xff\"}",
 				`{"slug":"!!!"}`,
+				`{"slug":"x","lang":"klingon, please"}`,
 				`{"slug":"ok2"}`,
 			}, "\n"),
-			want:    []got{{Line: 1, Slug: "ok1", Title: "ok1"}, {Line: 10, Slug: "ok2", Title: "ok2"}},
-			badLine: []int{2, 3, 4, 5, 6, 7, 8, 9},
-			badWhy:  []string{"invalid JSON", "JSON object", "no slug and no title", "date", "tags", "title", "UTF-8", "slug"},
+			want:    []got{{Line: 1, Slug: "ok1", Title: "ok1"}, {Line: 11, Slug: "ok2", Title: "ok2"}},
+			badLine: []int{2, 3, 4, 5, 6, 7, 8, 9, 10},
+			badWhy:  []string{"invalid JSON", "JSON object", "no slug and no title", "date", "tags", "title", "UTF-8", "slug", "lang"},
 		},
 		{
 			name:    "line too long",
@@ -78,7 +80,7 @@ func TestParseJSONL(t *testing.T) {
 				if a.Source != "/data/a.jsonl" {
 					t.Errorf("line %d: Source = %q, want the file's path", line, a.Source)
 				}
-				g := got{Line: line, Slug: a.Slug, Title: a.Title, Section: a.Section, Tags: a.Tags, Keywords: a.Keywords}
+				g := got{Line: line, Slug: a.Slug, Title: a.Title, Section: a.Section, Lang: a.Lang, Tags: a.Tags, Keywords: a.Keywords}
 				if !a.Date.IsZero() {
 					g.Date = a.Date.Format(time.DateOnly)
 				}

@@ -30,7 +30,8 @@ import (
 //
 // Front matter fields: title, date (YYYY-MM-DD, RFC 3339 or a YAML
 // timestamp), tags and keywords (a list or a comma-separated string),
-// description and section. Other fields are ignored. Without a title the
+// description, section and lang (or language: a BCP 47 tag such as de or
+// zh-Hans; runnel.ParseLang). Other fields are ignored. Without a title the
 // first H1 is used, then the first heading of any level, then the file name.
 //
 // Parse fails for an empty file, invalid UTF-8 and malformed front matter;
@@ -155,7 +156,9 @@ func parseFrontMatter(fm string, a *runnel.Article) error {
 		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
 		key := strings.ToLower(strings.TrimSpace(k.Value))
 		switch key {
-		case "title", "date", "tags", "description", "keywords", "section":
+		case "title", "date", "tags", "description", "keywords", "section", "lang":
+		case "language":
+			key = "lang"
 		default:
 			continue
 		}
@@ -171,6 +174,11 @@ func parseFrontMatter(fm string, a *runnel.Article) error {
 			a.Description, err = yamlString(v)
 		case "section":
 			a.Section, err = yamlString(v)
+		case "lang":
+			var s string
+			if s, err = yamlString(v); err == nil {
+				a.Lang, err = runnel.ParseLang(s)
+			}
 		case "tags":
 			a.Tags, err = yamlList(v)
 		case "keywords":

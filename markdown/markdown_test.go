@@ -18,6 +18,7 @@ func TestParseFrontMatter(t *testing.T) {
 		keywords    []string
 		description string
 		section     string
+		lang        string
 		body        string
 	}{
 		{
@@ -49,6 +50,16 @@ func TestParseFrontMatter(t *testing.T) {
 			name:  "keywords description section",
 			src:   "---\ntitle: Hello\nkeywords: [a, b]\ndescription: ' About it. '\nsection: 1\n---\ntext\n",
 			title: "Hello", keywords: []string{"a", "b"}, description: "About it.", section: "1", body: "text\n",
+		},
+		{
+			name:  "lang, canonical",
+			src:   "---\ntitle: Hallo\nlang: DE-ch\n---\ntext\n",
+			title: "Hallo", lang: "de-CH", body: "text\n",
+		},
+		{
+			name:  "language",
+			src:   "---\ntitle: Hello\nlanguage: zh-hans\n---\ntext\n",
+			title: "Hello", lang: "zh-Hans", body: "text\n",
 		},
 		{
 			name:  "date YYYY-MM-DD",
@@ -160,6 +171,9 @@ func TestParseFrontMatter(t *testing.T) {
 			if a.Section != tt.section {
 				t.Errorf("Section = %q, want %q", a.Section, tt.section)
 			}
+			if a.Lang != tt.lang {
+				t.Errorf("Lang = %q, want %q", a.Lang, tt.lang)
+			}
 			if a.Body != tt.body {
 				t.Errorf("Body = %q, want %q", a.Body, tt.body)
 			}
@@ -188,6 +202,8 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "---\n- a\n- b\n---\ntext\n", []string{"front matter", "key: value"}},
 		{"unclosed front matter", "---\ntitle: x\n\ntext\n", []string{"front matter", "closing"}},
 		{"bad date", "---\ntitle: x\ndate: yesterday\n---\n", []string{"date", `"yesterday"`}},
+		{"bad lang", "---\ntitle: x\nlang: english please\n---\n", []string{"line 3", "lang", "not a language tag"}},
+		{"lang twice", "---\ntitle: x\nlang: de\nlanguage: fr\n---\n", []string{"lang appears twice"}},
 		{"bad date type", "---\ntitle: x\ndate: [2024]\n---\n", []string{"date", "list"}},
 		{"title is a list", "---\ntitle: [a, b]\n---\n", []string{"title", "single value"}},
 		{"tags is a mapping", "---\ntags: {a: b}\n---\n", []string{"tags", "mapping"}},

@@ -31,6 +31,7 @@ type stored struct {
 	Description string
 	Keywords    []string
 	Section     string
+	Lang        string // as declared, else as detected; "" for English
 	Body        string
 	Source      string
 	Passages    []storedPassage
@@ -73,17 +74,38 @@ func storedForm(a *runnel.Article) stored {
 		// An importer that does not split still gets its article found.
 		st.Passages = []storedPassage{{Text: a.Body}}
 	}
+	st.Lang = a.Lang
+	if st.Lang == "" {
+		st.Lang = runnel.DetectLang(st.sample())
+	}
 	return st
 }
 
-// hash returns the content hash of st. The "v1" prefix lets a future change
-// of what the hash covers invalidate old hashes instead of colliding.
+// sample returns the start of st's text, enough to tell its script by.
+func (st stored) sample() string {
+	var b strings.Builder
+	b.WriteString(st.Title)
+	for _, p := range st.Passages {
+		if b.Len() >= 8<<10 {
+			break
+		}
+		b.WriteString("\n")
+		b.WriteString(p.Heading)
+		b.WriteString("\n")
+		b.WriteString(p.Text[:min(len(p.Text), 8<<10)])
+	}
+	return b.String()
+}
+
+// hash returns the content hash of st. The version prefix lets a change of
+// what the hash covers, or of how the index holds it, invalidate old hashes
+// instead of colliding: v2 added the language and its own index.
 func (st stored) hash() string {
 	b, err := json.Marshal(st)
 	if err != nil {
 		panic(err) // strings and slices of strings always marshal
 	}
-	sum := sha256.Sum256(append([]byte("v1\n"), b...))
+	sum := sha256.Sum256(append([]byte("v2\n"), b...))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -135,14 +157,14 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 		dateUnix = date.Unix()
 	}
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO articles (slug, title, date, date_unix, description, keywords, section, body, source, hash, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO articles (slug, title, date, date_unix, description, keywords, section, lang, body, source, hash, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (slug) DO UPDATE SET
 			title = excluded.title, date = excluded.date, date_unix = excluded.date_unix,
 			description = excluded.description, keywords = excluded.keywords,
-			section = excluded.section, body = excluded.body, source = excluded.source,
+			section = excluded.section, lang = excluded.lang, body = excluded.body, source = excluded.source,
 			hash = excluded.hash, updated_at = excluded.updated_at`,
-		slug, st.Title, st.Date, dateUnix, st.Description, string(keywords), st.Section,
+		slug, st.Title, st.Date, dateUnix, st.Description, string(keywords), st.Section, st.Lang,
 		st.Body, st.Source, hash, time.Now().UTC().Format(time.RFC3339)); err != nil {
 		return none, err
 	}
@@ -180,8 +202,12 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 		return none, err
 	}
 	defer insPassage.Close()
+	index := "passages_fts"
+	if !runnel.IsEnglish(st.Lang) {
+		index = "passages_intl"
+	}
 	insIndex, err := tx.PrepareContext(ctx,
-		`INSERT INTO passages_fts (rowid, title, heading, tags, meta, body) VALUES (?, ?, ?, ?, ?, ?)`)
+		`INSERT INTO `+index+` (rowid, title, heading, tags, meta, body) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return none, err
 	}
@@ -195,7 +221,8 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 		if err != nil {
 			return none, err
 		}
-		if _, err := insIndex.ExecContext(ctx, id, st.Title, p.Heading, tags, meta, p.Text); err != nil {
+		seg := runnel.SegmentCJK
+		if _, err := insIndex.ExecContext(ctx, id, seg(st.Title), seg(p.Heading), seg(tags), seg(meta), seg(p.Text)); err != nil {
 			return none, err
 		}
 	}
@@ -206,7 +233,7 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 }
 
 // articleColumns are the columns scanArticle reads, body excluded.
-const articleColumns = `a.slug, a.title, a.date, a.description, a.keywords, a.section, a.source,
+const articleColumns = `a.slug, a.title, a.date, a.description, a.keywords, a.section, a.lang, a.source,
 	(SELECT json_group_array(t.tag ORDER BY t.position) FROM article_tags t WHERE t.slug = a.slug)`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -215,7 +242,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanArticle(row scanner, extra ...any) (*runnel.Article, error) {
 	var a runnel.Article
 	var date, keywords, tags string
-	dest := append([]any{&a.Slug, &a.Title, &date, &a.Description, &keywords, &a.Section, &a.Source, &tags}, extra...)
+	dest := append([]any{&a.Slug, &a.Title, &date, &a.Description, &keywords, &a.Section, &a.Lang, &a.Source, &tags}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

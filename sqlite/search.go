@@ -3,6 +3,7 @@ package sqlite
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -70,14 +71,15 @@ func (s *Store) rankingNow() Ranking {
 	return DefaultRanking
 }
 
-// rankSQL returns the bm25 call for r, with the tags column or without.
-func (r Ranking) rankSQL(tags bool) string {
+// rankSQL returns the bm25 call for r on index, with the tags column or
+// without.
+func (r Ranking) rankSQL(index string, tags bool) string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	t := 0.0
 	if tags {
 		t = r.Tags
 	}
-	return "bm25(passages_fts, " + f(r.Title) + ", " + f(r.Heading) + ", " + f(t) + ", " + f(r.Meta) + ", " + f(r.Body) + ")"
+	return "bm25(" + index + ", " + f(r.Title) + ", " + f(r.Heading) + ", " + f(t) + ", " + f(r.Meta) + ", " + f(r.Body) + ")"
 }
 
 // titleShare returns the share of terms that title holds when every
@@ -133,6 +135,57 @@ type hit struct {
 	id    int64
 	slug  string
 	score float64
+	index string // the full-text table that holds the passage
+}
+
+// indexes are the full-text tables: English articles, stemmed, and the
+// others (migrations/0002_lang.sql). A passage is in one of them.
+var indexes = []string{"passages_fts", "passages_intl"}
+
+// rankIn returns the best n passages of the index that match expr, with
+// their articles' titles. The join sits outside the ranking so that it
+// runs for the candidates only, not for every match.
+func rankIn(ctx context.Context, tx *sql.Tx, index string, rk Ranking, tags []string, expr string, n int) ([]hit, []string, error) {
+	// The tag names come first: parameters bind in the order of the text.
+	args := make([]any, 0, len(tags)+2)
+	for _, t := range tags {
+		args = append(args, t)
+	}
+	args = append(args, expr, n)
+	named := "0"
+	if len(tags) > 0 {
+		named = `EXISTS (SELECT 1 FROM article_tags t WHERE t.slug = p.slug AND t.norm IN (` + placeholders(len(tags)) + `))`
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT f.id, p.slug, a.title, f.score, f.plain, `+named+`
+		FROM (
+			SELECT rowid AS id, -`+rk.rankSQL(index, true)+` AS score, -`+rk.rankSQL(index, false)+` AS plain
+			FROM `+index+` WHERE `+index+` MATCH ?
+			ORDER BY score DESC, rowid LIMIT ?
+		) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var hits []hit
+	var titles []string
+	for rows.Next() {
+		h := hit{index: index}
+		var title string
+		var plain float64
+		var tagged bool
+		if err := rows.Scan(&h.id, &h.slug, &title, &h.score, &plain, &tagged); err != nil {
+			return nil, nil, err
+		}
+		if !tagged {
+			// A tag that only shares a stem with a question word does
+			// not count.
+			h.score = plain
+		}
+		hits = append(hits, h)
+		titles = append(titles, title)
+	}
+	return hits, titles, rows.Err()
 }
 
 func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit int) ([]runnel.Passage, error) {
@@ -152,52 +205,14 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 	}
 	defer tx.Rollback()
 
-	// The join sits outside the ranking so that it runs for the candidates
-	// only, not for every match.
-	// The tag names come first: parameters bind in the order of the text.
-	args := make([]any, 0, len(tags)+2)
-	for _, t := range tags {
-		args = append(args, t)
-	}
-	args = append(args, expr, limit*candidatesPer)
-	named := "0"
-	if len(tags) > 0 {
-		named = `EXISTS (SELECT 1 FROM article_tags t WHERE t.slug = p.slug AND t.norm IN (` + placeholders(len(tags)) + `))`
-	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT f.id, p.slug, a.title, f.score, f.plain, `+named+`
-		FROM (
-			SELECT rowid AS id, -`+rk.rankSQL(true)+` AS score, -`+rk.rankSQL(false)+` AS plain
-			FROM passages_fts WHERE passages_fts MATCH ?
-			ORDER BY score DESC, rowid LIMIT ?
-		) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, args...)
-	if err != nil {
-		return nil, err
-	}
 	var hits []hit
 	var titles []string
-	for rows.Next() {
-		var h hit
-		var title string
-		var plain float64
-		var tagged bool
-		if err := rows.Scan(&h.id, &h.slug, &title, &h.score, &plain, &tagged); err != nil {
-			rows.Close()
+	for _, ix := range indexes {
+		h, t, err := rankIn(ctx, tx, ix, rk, tags, expr, limit*candidatesPer)
+		if err != nil {
 			return nil, err
 		}
-		if !tagged {
-			// A tag that only shares a stem with a question word does
-			// not count.
-			h.score = plain
-		}
-		hits = append(hits, h)
-		titles = append(titles, title)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		hits, titles = append(hits, h...), append(titles, t...)
 	}
 	for i := range hits {
 		if share := titleShare(titles[i], q.Terms); share > 0 {
@@ -244,41 +259,11 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 		return []runnel.Passage{}, nil
 	}
 
-	args = make([]any, 0, len(kept)+1)
-	args = append(args, expr)
-	for _, h := range kept {
-		args = append(args, h.id)
-	}
-	rows, err = tx.QueryContext(ctx, `
-		SELECT passages_fts.rowid, snippet(passages_fts, 4, '', '', '...', 24),
-			a.title, p.heading, p.text, p.position,
-			(SELECT json_group_array(t.tag ORDER BY t.position) FROM article_tags t WHERE t.slug = p.slug)
-		FROM passages_fts
-			JOIN passages p ON p.id = passages_fts.rowid
-			JOIN articles a ON a.slug = p.slug
-		WHERE passages_fts MATCH ? AND passages_fts.rowid IN (`+placeholders(len(kept))+`)`,
-		args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	byID := make(map[int64]runnel.Passage, len(kept))
-	for rows.Next() {
-		var id int64
-		var p runnel.Passage
-		var tags string
-		if err := rows.Scan(&id, &p.Snippet, &p.Title, &p.Heading, &p.Text, &p.Position, &tags); err != nil {
+	for _, ix := range indexes {
+		if err := readKept(ctx, tx, ix, expr, kept, byID); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(tags), &p.Tags); err != nil {
-			return nil, fmt.Errorf("passage %d: tags: %w", id, err)
-		}
-		p.Tags = nonNil(p.Tags)
-		p.Snippet = unfence(p.Snippet)
-		byID[id] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	out := make([]runnel.Passage, 0, len(kept))
 	for _, h := range kept {
@@ -292,6 +277,49 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 	return out, nil
 }
 
+// readKept reads the passages of kept that index holds into byID, with
+// their snippets.
+func readKept(ctx context.Context, tx *sql.Tx, index, expr string, kept []hit, byID map[int64]runnel.Passage) error {
+	args := make([]any, 0, len(kept)+1)
+	args = append(args, expr)
+	for _, h := range kept {
+		if h.index == index {
+			args = append(args, h.id)
+		}
+	}
+	if len(args) == 1 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+index+`.rowid, snippet(`+index+`, 4, '', '', '...', 24),
+			a.title, p.heading, p.text, p.position,
+			(SELECT json_group_array(t.tag ORDER BY t.position) FROM article_tags t WHERE t.slug = p.slug)
+		FROM `+index+`
+			JOIN passages p ON p.id = `+index+`.rowid
+			JOIN articles a ON a.slug = p.slug
+		WHERE `+index+` MATCH ? AND `+index+`.rowid IN (`+placeholders(len(args)-1)+`)`,
+		args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var p runnel.Passage
+		var tags string
+		if err := rows.Scan(&id, &p.Snippet, &p.Title, &p.Heading, &p.Text, &p.Position, &tags); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(tags), &p.Tags); err != nil {
+			return fmt.Errorf("passage %d: tags: %w", id, err)
+		}
+		p.Tags = nonNil(p.Tags)
+		p.Snippet = runnel.JoinCJK(unfence(p.Snippet))
+		byID[id] = p
+	}
+	return rows.Err()
+}
+
 // matchExpr returns the FTS5 query that matches any of terms, or "" if no
 // term has anything to search for. Each term becomes an FTS5 string, so
 // that nothing a user types (quotes, *, ^, NEAR, AND, column filters) is
@@ -300,25 +328,42 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 func matchExpr(terms []string) string {
 	var b strings.Builder
 	n := 0
+	seen := map[string]bool{}
 	for _, t := range terms {
 		// FTS5 reads the expression as a C string: a NUL would end it
 		// inside the quotes and leave them unbalanced.
 		t = strings.ReplaceAll(strings.ToValidUTF8(t, " "), "\x00", " ")
-		if strings.TrimSpace(t) == "" {
-			continue
+		// Chinese, Japanese and Korean are indexed as pairs of characters,
+		// and a question written without spaces is one term: each of its
+		// pairs is a term of its own.
+		for _, piece := range cjkPieces(t) {
+			if strings.TrimSpace(piece) == "" || seen[piece] {
+				continue
+			}
+			if n == maxMatchTerms {
+				return b.String()
+			}
+			seen[piece] = true
+			if n > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteByte('"')
+			b.WriteString(strings.ReplaceAll(piece, `"`, `""`))
+			b.WriteByte('"')
+			n++
 		}
-		if n == maxMatchTerms {
-			break
-		}
-		if n > 0 {
-			b.WriteString(" OR ")
-		}
-		b.WriteByte('"')
-		b.WriteString(strings.ReplaceAll(t, `"`, `""`))
-		b.WriteByte('"')
-		n++
 	}
 	return b.String()
+}
+
+// cjkPieces returns t as one piece, or, when it has CJK characters, as
+// the pieces runnel.SegmentCJK cuts it into.
+func cjkPieces(t string) []string {
+	seg := runnel.SegmentCJK(t)
+	if seg == t {
+		return []string{t}
+	}
+	return strings.Fields(seg)
 }
 
 // CountTerms returns how many passages contain each of terms, as Search
@@ -340,7 +385,9 @@ func (s *Store) CountTerms(ctx context.Context, terms []string) ([]int, int, err
 		if expr == "" {
 			continue
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?`, expr).Scan(&docs[i]); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?1) +
+			(SELECT count(*) FROM passages_intl WHERE passages_intl MATCH ?1)`, expr).Scan(&docs[i]); err != nil {
 			return nil, 0, fmt.Errorf("sqlite: count terms %q: %w", t, err)
 		}
 	}

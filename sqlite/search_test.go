@@ -285,7 +285,9 @@ func TestMatchExpr(t *testing.T) {
 		{"sql is text", []string{"'; DROP TABLE articles; --"}, `"'; DROP TABLE articles; --"`},
 		{"NUL", []string{"a\x00b", "\x00"}, `"a b"`},
 		{"invalid UTF-8", []string{"a\xffb"}, `"a b"`},
-		{"unicode", []string{"café", "日本語"}, `"café" OR "日本語"`},
+		{"unicode", []string{"café", "日本語"}, `"café" OR "日本" OR "本語"`},
+		{"CJK pairs, and the Latin in between", []string{"使用http缓存"}, `"使用" OR "http" OR "缓存"`},
+		{"duplicates once", []string{"a", "a", "日本", "日本"}, `"a" OR "日本"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,7 +299,7 @@ func TestMatchExpr(t *testing.T) {
 
 	many := make([]string, 100)
 	for i := range many {
-		many[i] = "w"
+		many[i] = fmt.Sprintf("w%d", i)
 	}
 	if n := strings.Count(matchExpr(many), " OR ") + 1; n != maxMatchTerms {
 		t.Errorf("matchExpr of 100 terms has %d terms, want %d", n, maxMatchTerms)
@@ -455,5 +457,71 @@ func TestSearchSnippetUnfenced(t *testing.T) {
 	}
 	if !strings.Contains(ps[0].Text, "```sh\n") {
 		t.Errorf("Text = %q, want the passage as stored, fences and all", ps[0].Text)
+	}
+}
+
+// TestSearchLanguages checks that an article in another language is not
+// stemmed as English, and that Chinese and Japanese text, written without
+// spaces, is found by the words inside it.
+func TestSearchLanguages(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	for _, a := range []*runnel.Article{
+		{Slug: "fr", Title: "Chanson", Lang: "fr", Passages: []runnel.Passage{{Text: "Tu chantes bien, et la chanson est belle."}}},
+		{Slug: "en", Title: "Songs", Passages: []runnel.Passage{{Text: "She chants the refrain, and the song is lovely."}}},
+		{Slug: "zh", Title: "缓存", Passages: []runnel.Passage{{Text: "缓存可以减少延迟。浏览器会把响应保存在本地。"}}},
+		{Slug: "ja", Title: "全文検索", Passages: []runnel.Passage{{Text: "全文検索では、文書の中の単語を探します。インデックスを使うと速くなります。"}}},
+	} {
+		mustPut(t, s, a)
+	}
+	for _, tt := range []struct {
+		name, question string
+		want           []string
+	}{
+		{"English is stemmed", "chant", []string{"en"}},             // "chants" is stemmed to "chant"; French "chantes" is not
+		{"French by its own form", "chantes", []string{"fr", "en"}}, // the question is stemmed for the English index
+		{"a two-character Chinese word", "缓存", []string{"zh"}},      // inside a sentence without spaces
+		{"a Chinese question", "什么是浏览器缓存？", []string{"zh"}},         // its pairs of characters
+		{"Japanese", "インデックスとは", []string{"ja"}},                    // katakana inside a sentence
+		{"diacritics folded in other languages", "chanson", []string{"fr"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := runnel.ParseQuestion(tt.question, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := s.Search(ctx, q, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Compact(slugsOf(ps)); !slices.Equal(got, tt.want) {
+				t.Errorf("Search(%q) = %q, want %q", tt.question, got, tt.want)
+			}
+		})
+	}
+
+	// The snippet of a CJK passage reads as written, not as pairs.
+	q, _ := runnel.ParseQuestion("减少延迟", 0)
+	ps, err := s.Search(ctx, q, 1)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("Search = %v, %v", ps, err)
+	}
+	if !strings.Contains(ps[0].Snippet, "缓存可以减少延迟") {
+		t.Errorf("Snippet = %q, want the sentence as written", ps[0].Snippet)
+	}
+
+	// The language is kept: declared, or detected from the script.
+	for slug, want := range map[string]string{"fr": "fr", "en": "", "zh": "zh", "ja": "ja"} {
+		a, err := s.Get(ctx, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Lang != want {
+			t.Errorf("Get(%q).Lang = %q, want %q", slug, a.Lang, want)
+		}
+	}
+	docs, total, err := s.CountTerms(ctx, []string{"chanson", "缓存"})
+	if err != nil || total != 4 || docs[0] != 1 || docs[1] != 1 {
+		t.Errorf("CountTerms = %v, %d, %v; want [1 1], 4: both indexes count", docs, total, err)
 	}
 }
