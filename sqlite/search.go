@@ -143,26 +143,31 @@ type hit struct {
 var indexes = []string{"passages_fts", "passages_intl"}
 
 // rankIn returns the best n passages of the index that match expr, with
-// their articles' titles. The join sits outside the ranking so that it
-// runs for the candidates only, not for every match.
-func rankIn(ctx context.Context, tx *sql.Tx, index string, rk Ranking, tags []string, expr string, n int) ([]hit, []string, error) {
-	// The tag names come first: parameters bind in the order of the text.
-	args := make([]any, 0, len(tags)+2)
-	for _, t := range tags {
-		args = append(args, t)
+// their articles' titles. tags is the JSON array of the names the question
+// may give tags by, "" when no article has such a tag: then one bm25 per
+// match does. The join sits outside the ranking so that it runs for the
+// candidates only, not for every match.
+func (s *Store) rankIn(ctx context.Context, tx *sql.Tx, index string, rk Ranking, tags, expr string, n int) ([]hit, []string, error) {
+	var rows *sql.Rows
+	var err error
+	if tags == "" {
+		rows, err = s.query(ctx, tx, `
+			SELECT f.id, p.slug, a.title, f.score, f.score, 0
+			FROM (
+				SELECT rowid AS id, -`+rk.rankSQL(index, false)+` AS score
+				FROM `+index+` WHERE `+index+` MATCH ?
+				ORDER BY score DESC, rowid LIMIT ?
+			) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, expr, n)
+	} else {
+		rows, err = s.query(ctx, tx, `
+			SELECT f.id, p.slug, a.title, f.score, f.plain,
+				EXISTS (SELECT 1 FROM article_tags t WHERE t.slug = p.slug AND t.norm IN (SELECT value FROM json_each(?)))
+			FROM (
+				SELECT rowid AS id, -`+rk.rankSQL(index, true)+` AS score, -`+rk.rankSQL(index, false)+` AS plain
+				FROM `+index+` WHERE `+index+` MATCH ?
+				ORDER BY score DESC, rowid LIMIT ?
+			) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, tags, expr, n)
 	}
-	args = append(args, expr, n)
-	named := "0"
-	if len(tags) > 0 {
-		named = `EXISTS (SELECT 1 FROM article_tags t WHERE t.slug = p.slug AND t.norm IN (` + placeholders(len(tags)) + `))`
-	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT f.id, p.slug, a.title, f.score, f.plain, `+named+`
-		FROM (
-			SELECT rowid AS id, -`+rk.rankSQL(index, true)+` AS score, -`+rk.rankSQL(index, false)+` AS plain
-			FROM `+index+` WHERE `+index+` MATCH ?
-			ORDER BY score DESC, rowid LIMIT ?
-		) AS f JOIN passages p ON p.id = f.id JOIN articles a ON a.slug = p.slug`, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,6 +193,33 @@ func rankIn(ctx context.Context, tx *sql.Tx, index string, rk Ranking, tags []st
 	return hits, titles, rows.Err()
 }
 
+// namedTags returns names as a JSON array if an article has a tag of one
+// of those names, else "".
+func (s *Store) namedTags(ctx context.Context, tx *sql.Tx, names []string) (string, error) {
+	if len(names) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return "", err
+	}
+	rows, err := s.query(ctx, tx, `SELECT EXISTS (SELECT 1 FROM article_tags WHERE norm IN (SELECT value FROM json_each(?)))`, string(b))
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		if err := rows.Scan(&found); err != nil {
+			return "", err
+		}
+	}
+	if err := rows.Err(); err != nil || !found {
+		return "", err
+	}
+	return string(b), nil
+}
+
 func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit int) ([]runnel.Passage, error) {
 	rk := s.rankingNow()
 	tags := runnel.TagCandidates(q.Text)
@@ -205,10 +237,14 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 	}
 	defer tx.Rollback()
 
+	named, err := s.namedTags(ctx, tx, tags)
+	if err != nil {
+		return nil, err
+	}
 	var hits []hit
 	var titles []string
 	for _, ix := range indexes {
-		h, t, err := rankIn(ctx, tx, ix, rk, tags, expr, limit*candidatesPer)
+		h, t, err := s.rankIn(ctx, tx, ix, rk, named, expr, limit*candidatesPer)
 		if err != nil {
 			return nil, err
 		}
@@ -261,7 +297,7 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 
 	byID := make(map[int64]runnel.Passage, len(kept))
 	for _, ix := range indexes {
-		if err := readKept(ctx, tx, ix, expr, kept, byID); err != nil {
+		if err := s.readKept(ctx, tx, ix, expr, kept, byID); err != nil {
 			return nil, err
 		}
 	}
@@ -279,26 +315,29 @@ func (s *Store) search(ctx context.Context, expr string, q runnel.Query, limit i
 
 // readKept reads the passages of kept that index holds into byID, with
 // their snippets.
-func readKept(ctx context.Context, tx *sql.Tx, index, expr string, kept []hit, byID map[int64]runnel.Passage) error {
-	args := make([]any, 0, len(kept)+1)
-	args = append(args, expr)
+func (s *Store) readKept(ctx context.Context, tx *sql.Tx, index, expr string, kept []hit, byID map[int64]runnel.Passage) error {
+	var ids []int64
 	for _, h := range kept {
 		if h.index == index {
-			args = append(args, h.id)
+			ids = append(ids, h.id)
 		}
 	}
-	if len(args) == 1 {
+	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `
+	idList, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := s.query(ctx, tx, `
 		SELECT `+index+`.rowid, snippet(`+index+`, 4, '', '', '...', 24),
 			a.title, p.heading, p.text, p.position,
 			(SELECT json_group_array(t.tag ORDER BY t.position) FROM article_tags t WHERE t.slug = p.slug)
 		FROM `+index+`
 			JOIN passages p ON p.id = `+index+`.rowid
 			JOIN articles a ON a.slug = p.slug
-		WHERE `+index+` MATCH ? AND `+index+`.rowid IN (`+placeholders(len(args)-1)+`)`,
-		args...)
+		WHERE `+index+` MATCH ? AND `+index+`.rowid IN (SELECT value FROM json_each(?))`,
+		expr, string(idList))
 	if err != nil {
 		return err
 	}

@@ -525,3 +525,16 @@ func TestSearchLanguages(t *testing.T) {
 		t.Errorf("CountTerms = %v, %d, %v; want [1 1], 4: both indexes count", docs, total, err)
 	}
 }
+
+func TestOptimize(t *testing.T) {
+	ctx := context.Background()
+	s := searchCorpus(t)
+	before := mustSearch(t, s, "close frame proxies", 8)
+	if err := s.Optimize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := mustSearch(t, s, "close frame proxies", 8)
+	if len(before) == 0 || fmt.Sprint(slugsOf(before)) != fmt.Sprint(slugsOf(after)) {
+		t.Errorf("after Optimize: %q, before: %q; want the same results", slugsOf(after), slugsOf(before))
+	}
+}
