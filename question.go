@@ -17,7 +17,7 @@ const maxTerms = 32
 // Query is a question as runnel understood it.
 type Query struct {
 	Text  string   // the question, trimmed and with white space collapsed
-	Terms []string // lower-case search words, stop words removed, at most 32, no duplicates
+	Terms []string // lower-case search words (letters and digits, or a version such as 24.04), stop words removed, at most 32, no duplicates
 }
 
 // ParseQuestion validates and normalises a question typed by a user.
@@ -108,9 +108,40 @@ func expandContractions(s string) string {
 	return reContraction.ReplaceAllString(s, "$1")
 }
 
-// casedWords splits s into words as Words does, keeping their case.
+// casedWords splits s into words as Words does, keeping their case, except
+// that a version number stays one word ("24.04", "v1.2.3"): its parts
+// mean nothing apart, and searched together they must stand together.
 func casedWords(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return !isWordRune(r) })
+	var out []string
+	start := -1
+	for i, r := range s {
+		switch {
+		case isWordRune(r):
+			if start < 0 {
+				start = i
+			}
+			continue
+		case r == '.' && start >= 0 && i > 0 && isDigit(s[i-1]) && i+1 < len(s) && isDigit(s[i+1]):
+			continue // a dot between digits
+		}
+		if start >= 0 {
+			out = append(out, s[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// IsVersion reports whether a term is a version number ("24.04"): digits
+// and dots, as casedWords keeps them together, which a full-text index
+// holds as a sequence of numbers.
+func IsVersion(t string) bool {
+	return strings.Contains(t, ".") && strings.Trim(t, "v0123456789.") == "" && strings.IndexFunc(t, unicode.IsDigit) >= 0
 }
 
 // normalizeSpace trims s, collapses runs of white space to one space and

@@ -11,6 +11,17 @@ import (
 	"unicode/utf8"
 )
 
+func TestIsVersion(t *testing.T) {
+	for _, tt := range []struct {
+		term string
+		want bool
+	}{{"24.04", true}, {"v1.2.3", true}, {"1.1", true}, {"2404", false}, {"v", false}, {"1.5x", false}, {"a.b", false}} {
+		if got := IsVersion(tt.term); got != tt.want {
+			t.Errorf("IsVersion(%q) = %v, want %v", tt.term, got, tt.want)
+		}
+	}
+}
+
 func TestParseQuestion(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -37,6 +48,7 @@ func TestParseQuestion(t *testing.T) {
 		{"only stop words without duplicates", "is it is it", 0, "is it is it?", []string{"is", "it"}},
 		{"duplicates removed", "websocket WebSocket WEBSOCKET sse", 0, "websocket WebSocket WEBSOCKET sse?", []string{"websocket", "sse"}},
 		{"numbers", "RFC 6455 or HTTP2", 0, "RFC 6455 or HTTP2?", []string{"rfc", "6455", "http2"}},
+		{"versions stay whole", "upgrade Ubuntu 22.04 to v24.04.1, not HTTP/1.1. Or 3.", 0, "upgrade Ubuntu 22.04 to v24.04.1, not HTTP/1.1. Or 3.", []string{"upgrade", "ubuntu", "22.04", "v24.04.1", "http", "1.1", "3"}},
 		{"single letters dropped, single digits and capitals kept", "what's HTTP/2 vs HTTP/3 in C, a or r", 0, "what's HTTP/2 vs HTTP/3 in C, a or r?", []string{"http", "2", "3", "c"}},
 		{"the pronoun and the article are not names", "A B I am", 0, "A B I am?", []string{"b"}},
 		{"a capital name", "How do I install R?", 0, "How do I install R?", []string{"install", "r"}},

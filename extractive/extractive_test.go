@@ -612,3 +612,25 @@ func TestCJK(t *testing.T) {
 		})
 	}
 }
+
+// TestVersions checks that a version number in the question is one term:
+// "24.04" is not matched by the "04" of "22.04".
+func TestVersions(t *testing.T) {
+	old := []runnel.Passage{{Title: "Images", Score: 2, Text: "The ubuntu image for release 22.04 is the default base of many images."}}
+	p := prompt(t, "ubuntu 24.04 release", old)
+	if !slices.Contains(p.Terms, "24.04") {
+		t.Fatalf("terms %q, want the version whole", p.Terms)
+	}
+	p.TermDocs, p.Docs = []int{40, 0, 30}, 5000 // no passage has 24.04
+	g := New(Options{})
+	if got := strings.Join(must(generate(t, g, p)), ""); !strings.HasPrefix(got, NotCovered) {
+		t.Errorf("22.04 passage for a 24.04 question: %q, want not covered", got)
+	}
+	p.Passages = []runnel.Passage{{Title: "Images", Score: 2, Text: "The ubuntu image for release 24.04 arrived in April."}}
+	p.TermDocs = []int{40, 1, 30}
+	if got := strings.Join(must(generate(t, g, p)), ""); !strings.Contains(got, "release 24.04 arrived") {
+		t.Errorf("24.04 passage: %q, want it quoted", got)
+	}
+}
+
+func must(tokens []string, _ runnel.Done) []string { return tokens }

@@ -146,7 +146,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 					passage: r,
 					index:   index - 1,
 					words:   words,
-					stems:   stemSet(words),
+					stems:   withVersions(stemSet(words), text),
 					n:       n,
 					leadIn:  strings.HasSuffix(text, ":"),
 				}
@@ -193,7 +193,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 	}
 	contexts := make([][]string, len(passages))
 	for r, ps := range passages {
-		contexts[r] = stemSet(wordsOf(ps.Title + " " + ps.Heading))
+		contexts[r] = textSet(ps.Title + " " + ps.Heading)
 	}
 	if counted && g.opts.MinCoverage >= 0 && coverage(passages, terms, weights) < g.opts.MinCoverage {
 		// No passage holds most of what the question asks about, weighed
@@ -426,6 +426,13 @@ func queryTerms(p runnel.Prompt) []term {
 	var words, stems []string
 	var from []int
 	for i, s := range src {
+		if runnel.IsVersion(s) {
+			// "24.04" is one term: it matches the version, not its numbers.
+			if !slices.Contains(stems, s) {
+				words, stems, from = append(words, s), append(stems, s), append(from, i)
+			}
+			continue
+		}
 		for _, w := range wordsOf(s) {
 			if st := stem(w); contentWord(w) && !slices.Contains(stems, st) {
 				words = append(words, w)
@@ -470,7 +477,7 @@ func coverage(passages []runnel.Passage, terms []term, weights []float64) float6
 		if len(text) > maxPassageBytes {
 			text = text[:maxPassageBytes]
 		}
-		set := stemSet(wordsOf(p.Title + " " + p.Heading + " " + text))
+		set := textSet(p.Title + " " + p.Heading + " " + text)
 		got := 0.0
 		for j, t := range terms {
 			if t.in(set) {
@@ -499,7 +506,7 @@ func collectionIDF(docs, all int) float64 {
 
 // mentions reports whether text contains one of the terms.
 func mentions(text string, terms []term) bool {
-	set := stemSet(wordsOf(text))
+	set := textSet(text)
 	for _, t := range terms {
 		if t.in(set) {
 			return true

@@ -2,6 +2,7 @@ package extractive
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -430,4 +431,28 @@ func sentencesOf(split interface {
 		}
 	}
 	return out
+}
+
+// textSet returns the stems of the content words of s and its version
+// numbers, sorted: what a term is looked up in.
+func textSet(s string) []string { return withVersions(stemSet(wordsOf(s)), s) }
+
+// reVersion matches a version number in text, as runnel.ParseQuestion
+// keeps one whole.
+var reVersion = regexp.MustCompile(`(?i)\bv?\d+(?:\.\d+)+\b`)
+
+// withVersions adds the version numbers of text to the sorted set.
+func withVersions(set []string, text string) []string {
+	if !strings.Contains(text, ".") {
+		return set
+	}
+	vs := reVersion.FindAllString(text, -1)
+	if len(vs) == 0 {
+		return set
+	}
+	for _, v := range vs {
+		set = append(set, strings.ToLower(v))
+	}
+	slices.Sort(set)
+	return slices.Compact(set)
 }

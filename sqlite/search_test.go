@@ -538,3 +538,12 @@ func TestOptimize(t *testing.T) {
 		t.Errorf("after Optimize: %q, before: %q; want the same results", slugsOf(after), slugsOf(before))
 	}
 }
+
+func TestSearchVersion(t *testing.T) {
+	s := mustOpen(t)
+	mustPut(t, s, &runnel.Article{Slug: "old", Title: "Release notes", Passages: []runnel.Passage{{Text: "Version 22.04 ships on 04 May with 24 fixes."}}})
+	mustPut(t, s, &runnel.Article{Slug: "new", Title: "Release notes", Passages: []runnel.Passage{{Text: "Version 24.04 ships in April."}}})
+	if got := slugsOf(mustSearch(t, s, "24.04", 5)); !slices.Equal(got, []string{"new"}) {
+		t.Errorf("Search(24.04) = %q, want only the article with that version, not the one with 24 and 04 apart", got)
+	}
+}
