@@ -282,6 +282,20 @@ func TestLeadInCode(t *testing.T) {
 	}
 }
 
+// TestDependentBringsPrev checks that the sentence that answers best, when
+// it leans on the one before ("This also applies..."), comes with that
+// sentence rather than not at all.
+func TestDependentBringsPrev(t *testing.T) {
+	passages := []runnel.Passage{{Title: "run", Score: 3, Text: "Ports that are not bound to an address of the host are open to the outside world. " +
+		"This also applies if you configured the ufw firewall to block them, as the daemon writes its own iptables rules."}}
+	tokens, _ := generate(t, New(Options{}), prompt(t, "why does ufw not block a published port?", passages))
+	got := strings.Join(tokens, "")
+	want := "Ports that are not bound to an address of the host are open to the outside world. This also applies if you configured the ufw firewall"
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("answer %q, want the sentence about ufw with the one it leans on, in order:\n%s", got, want)
+	}
+}
+
 func TestNotCovered(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -42,11 +42,12 @@ type sentence struct {
 	n       int      // number of printed words, for the token budget
 	rel     float64  // weighted share of the question's terms it covers, 0 to 1
 	score   float64
-	def     bool   // reads like a definition of a question term
-	leadIn  bool   // ends in ':', introducing something not quoted
-	dep     bool   // leans on the sentence before it ("This ...")
-	code    string // the code a lead-in introduces, quoted after it
-	lang    string // the code's language, from its fence
+	def     bool      // reads like a definition of a question term
+	leadIn  bool      // ends in ':', introducing something not quoted
+	dep     bool      // leans on the sentence before it ("This ...")
+	code    string    // the code a lead-in introduces, quoted after it
+	lang    string    // the code's language, from its fence
+	prev    *sentence // the candidate just before it in its passage, if any
 }
 
 // Limits on the code a lead-in brings: a longer block would crowd out the
@@ -152,6 +153,9 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 				}
 				if c.leadIn && si == len(toks)-1 && next != nil {
 					c.attach(text, *next)
+				}
+				if n := len(cands); n > 0 && cands[n-1].follows(c) {
+					c.prev = cands[n-1]
 				}
 				cands = append(cands, c)
 			}
@@ -291,9 +295,11 @@ func (g *Generator) choose(pool []*sentence, bestRel float64) []*sentence {
 				i--
 				continue
 			}
-			if c.dep && !slices.ContainsFunc(chosen, func(d *sentence) bool { return d.follows(c) }) {
+			if c.dep && !slices.ContainsFunc(chosen, func(d *sentence) bool { return d.follows(c) }) &&
+				(len(chosen)+2 > limit || !c.canBringPrev(words, g.opts.MaxTokens)) {
 				// Its referent is in the sentence before, which is not in
-				// the answer (yet: it may be chosen later, so c stays).
+				// the answer (yet: it may be chosen later, so c stays) and
+				// cannot come with it.
 				continue
 			}
 			if c.leadIn {
@@ -310,14 +316,30 @@ func (g *Generator) choose(pool []*sentence, bestRel float64) []*sentence {
 		if best < 0 {
 			break
 		}
-		chosen = append(chosen, pool[best])
-		words += pool[best].n
+		c := pool[best]
+		if c.dep && !slices.ContainsFunc(chosen, func(d *sentence) bool { return d.follows(c) }) {
+			// It comes with the sentence it leans on.
+			chosen = append(chosen, c.prev)
+			words += c.prev.n
+			pool = slices.DeleteFunc(pool, func(d *sentence) bool { return d == c.prev })
+			best = slices.Index(pool, c)
+		}
+		chosen = append(chosen, c)
+		words += c.n
 		if len(chosen) == 1 && chosen[0].def {
 			limit = min(limit, definitionSentences)
 		}
 		pool = slices.Delete(pool, best, best+1)
 	}
 	return chosen
+}
+
+// canBringPrev reports whether c, which leans on the sentence before it,
+// can bring that sentence into the answer: it is a candidate that stands
+// alone and introduces nothing left out, and both fit the budget.
+func (c *sentence) canBringPrev(words, maxTokens int) bool {
+	p := c.prev
+	return p != nil && !p.dep && !p.leadIn && (words == 0 || words+p.n+c.n <= maxTokens)
 }
 
 // compose prints the chosen sentences (chosen[0] the best) as prose. The
