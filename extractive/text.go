@@ -331,6 +331,14 @@ func stem(w string) string {
 	case strings.HasSuffix(w, "ed") && len(w) >= 5 && hasVowel(w[:len(w)-2]):
 		w = undouble(w[:len(w)-2])
 	}
+	for _, suf := range []string{"able", "ible"} {
+		// "resumable" and "resume", "readable" and "read"; not "table"
+		// or "enable", whose rest is too short to be the word.
+		if r, ok := strings.CutSuffix(w, suf); ok && len(r) >= 4 {
+			w = r
+			break
+		}
+	}
 	if len(w) > 3 && w[len(w)-1] == 'e' {
 		w = w[:len(w)-1]
 	}

@@ -24,6 +24,9 @@ func TestStem(t *testing.T) {
 		{"http", "https"},
 		{"websocket", "websockets"},
 		{"message", "messages"},
+		{"resume", "resumes", "resumed", "resumable"},
+		{"read", "reads", "readable"},
+		{"avail", "available"},
 	}
 	for _, g := range groups {
 		t.Run(g[0], func(t *testing.T) {
@@ -39,6 +42,7 @@ func TestStem(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"string", "string"}, {"ping", "ping"}, {"pings", "ping"}, {"status", "status"},
 		{"bus", "bus"}, {"add", "add"}, {"adding", "add"}, {"need", "need"}, {"calling", "call"},
+		{"table", "tabl"}, {"enable", "enabl"}, {"enabled", "enabl"},
 	} {
 		t.Run(tt.in, func(t *testing.T) {
 			if got := stem(tt.in); got != tt.want {
