@@ -227,7 +227,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 			continue // only a sentence that says something about the question
 		}
 		c.rel = got / total
-		c.def = defQuestion && definition(c.words, terms)
+		c.def = defQuestion && (definition(c.words, terms) || appositive(c.text, terms))
 		// A passage whose title or heading names the question's subject is
 		// about it; a passage that mentions it in passing is not.
 		c.score = c.rel + topicWeight*topic/total +
@@ -643,6 +643,44 @@ func definition(words []string, terms []term) bool {
 	for _, t := range terms {
 		if t.in(first) {
 			return true
+		}
+	}
+	return false
+}
+
+// reAppositive matches a word followed by an appositive that defines it:
+// "over QUIC, a transport protocol built on UDP".
+var reAppositive = regexp.MustCompile(`([\pL\pN][\pL\pN/+-]*)(?: \([^)]{1,40}\))?, (?:a|an) `)
+
+// introWords open a phrase that a comma closes before the subject.
+var introWords = map[string]bool{
+	"before": true, "after": true, "unlike": true, "like": true, "with": true, "without": true,
+	"in": true, "on": true, "for": true, "when": true, "if": true, "since": true, "while": true,
+	"as": true, "because": true, "although": true, "once": true, "until": true, "by": true,
+	"from": true, "at": true, "to": true, "over": true, "under": true, "besides": true,
+}
+
+// appositive reports whether the sentence defines a question term by an
+// appositive ("QUIC, a transport protocol ..."), the way prose often
+// introduces a term in passing.
+func appositive(text string, terms []term) bool {
+	first := runnel.Words(text[:min(len(text), 20)])
+	opener := len(first) > 0 && introWords[first[0]]
+	for _, ix := range reAppositive.FindAllStringSubmatchIndex(text, 4) {
+		if opener && !strings.Contains(text[:ix[0]], ",") {
+			// "Before WebSockets, a page ...": the comma ends an opening
+			// phrase, and what follows is the sentence's subject.
+			continue
+		}
+		words := runnel.Words(text[ix[2]:ix[3]])
+		if len(words) == 0 {
+			continue
+		}
+		set := []string{stem(words[len(words)-1])}
+		for _, t := range terms {
+			if t.in(set) {
+				return true
+			}
 		}
 	}
 	return false

@@ -254,3 +254,21 @@ func TestDependent(t *testing.T) {
 		}
 	}
 }
+
+func TestAppositive(t *testing.T) {
+	terms := queryTerms(runnel.Prompt{Question: "what is quic?", Terms: []string{"quic"}})
+	for _, tt := range []struct {
+		sentence string
+		want     bool
+	}{
+		{"HTTP/3 runs over QUIC, a transport protocol built on UDP.", true},
+		{"It uses QUIC (RFC 9000), an encrypted transport.", true},
+		{"Before QUIC, a page opened several TCP connections.", false},
+		{"QUIC streams are independent, and a lost packet stalls one.", false},
+		{"TCP, a reliable transport, predates it.", false},
+	} {
+		if got := appositive(tt.sentence, terms); got != tt.want {
+			t.Errorf("appositive(%q) = %v, want %v", tt.sentence, got, tt.want)
+		}
+	}
+}
