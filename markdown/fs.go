@@ -42,21 +42,5 @@ func PutFS(ctx context.Context, store runnel.Store, fsys fs.FS) (int, error) {
 		n++
 		return nil
 	})
-	if err == nil && n > 0 {
-		err = optimize(ctx, store)
-	}
 	return n, err
-}
-
-// Optimizer is implemented by a Store that can reorganise its index after
-// a batch of writes, so that searches read less (sqlite.Store).
-type Optimizer interface {
-	Optimize(ctx context.Context) error
-}
-
-func optimize(ctx context.Context, store runnel.Store) error {
-	if o, ok := store.(Optimizer); ok {
-		return o.Optimize(ctx)
-	}
-	return nil
 }

@@ -128,11 +128,6 @@ func (im *Importer) Import(ctx context.Context, paths ...string) (Summary, error
 			return r.sum, err
 		}
 	}
-	if r.sum.Added+r.sum.Updated+r.sum.Pruned > 0 {
-		if err := optimize(ctx, im.Store); err != nil {
-			return r.sum, fmt.Errorf("import: %w", err)
-		}
-	}
 	return r.sum, nil
 }
 

@@ -130,6 +130,10 @@ func (s *Store) Put(ctx context.Context, a *runnel.Article) (runnel.PutResult, e
 
 func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time) (runnel.PutResult, error) {
 	const none = runnel.PutUnchanged
+	// A write and its update of the index go together: two writes of one
+	// article must reach the index in the order they committed.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	hash := st.hash()
 	tx, err := s.rw.BeginTx(ctx, nil)
 	if err != nil {
@@ -170,66 +174,63 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 	}
 
 	// Replace rather than diff: an article has a handful of tags and
-	// passages, and the trigger on passages clears the index as it goes.
+	// passages.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM article_tags WHERE slug = ?`, slug); err != nil {
 		return none, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM passages WHERE slug = ?`, slug); err != nil {
 		return none, err
 	}
-
-	tagText := make([]string, 0, 2*len(st.Tags))
+	norms := normsOf(st.Tags)
 	for i, t := range st.Tags {
-		norm := runnel.NormalizeTag(t)
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO article_tags (slug, position, tag, norm) VALUES (?, ?, ?, ?)`,
-			slug, i, t, norm); err != nil {
+			slug, i, t, norms[i]); err != nil {
 			return none, err
 		}
-		// "web-socket" is indexed as "web" and "socket"; add "websocket" so
-		// that the question's spelling finds it too.
-		tagText = append(tagText, t)
-		if norm != "" && norm != strings.ToLower(t) {
-			tagText = append(tagText, norm)
-		}
 	}
-	tags := strings.Join(tagText, " ")
-	meta := strings.TrimSpace(st.Description + " " + strings.Join(st.Keywords, " "))
-
+	ia := indexArticle{slug: slug, title: st.Title, lang: st.Lang, tags: tagText(st.Tags, norms),
+		meta: metaText(st.Description, st.Keywords), tagList: st.Tags, norms: norms}
 	insPassage, err := tx.PrepareContext(ctx,
 		`INSERT INTO passages (slug, position, heading, text) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		return none, err
 	}
 	defer insPassage.Close()
-	index := "passages_fts"
-	if !runnel.IsEnglish(st.Lang) {
-		index = "passages_intl"
+	for i, p := range st.Passages {
+		r, err := insPassage.ExecContext(ctx, slug, i, p.Heading, p.Text)
+		if err != nil {
+			return none, err
+		}
+		id, err := r.LastInsertId()
+		if err != nil {
+			return none, err
+		}
+		ia.passages = append(ia.passages, indexPassage{id: id, position: i, heading: p.Heading, text: p.Text})
 	}
-	insIndex, err := tx.PrepareContext(ctx,
-		`INSERT INTO `+index+` (rowid, title, heading, tags, meta, body) VALUES (?, ?, ?, ?, ?, ?)`)
+	seq, err := logChange(ctx, tx, slug)
 	if err != nil {
 		return none, err
-	}
-	defer insIndex.Close()
-	for i, p := range st.Passages {
-		res, err := insPassage.ExecContext(ctx, slug, i, p.Heading, p.Text)
-		if err != nil {
-			return none, err
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return none, err
-		}
-		seg := runnel.SegmentCJK
-		if _, err := insIndex.ExecContext(ctx, id, seg(st.Title), seg(p.Heading), seg(tags), seg(meta), seg(p.Text)); err != nil {
-			return none, err
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return none, err
 	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	ix := s.idx.Load()
+	ix.put(ia)
+	ix.applied(seq)
 	return res, nil
+}
+
+// logChange adds the change of slug to the changes table, for the other
+// processes' indexes, and returns its number.
+func logChange(ctx context.Context, tx *sql.Tx, slug string) (int64, error) {
+	r, err := tx.ExecContext(ctx, `INSERT INTO changes (slug) VALUES (?)`, slug)
+	if err != nil {
+		return 0, err
+	}
+	return r.LastInsertId()
 }
 
 // articleColumns are the columns scanArticle reads, body excluded.
@@ -402,19 +403,47 @@ func (s *Store) Tags(ctx context.Context) ([]runnel.TagCount, error) {
 
 // Delete removes the article with the slug, its tags and its passages.
 func (s *Store) Delete(ctx context.Context, slug string) error {
-	// Tags and passages go by the foreign keys' cascade, and the passages'
-	// trigger takes them out of the index.
-	res, err := s.rw.ExecContext(ctx, `DELETE FROM articles WHERE slug = ?`, slug)
-	if err != nil {
+	if err := s.delete(ctx, slug); err != nil {
+		if runnel.ErrorCode(err) == runnel.ENOTFOUND {
+			return err
+		}
 		return fmt.Errorf("sqlite: delete %s: %w", slug, err)
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, slug string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Tags and passages go by the foreign keys' cascade.
+	res, err := tx.ExecContext(ctx, `DELETE FROM articles WHERE slug = ?`, slug)
+	if err != nil {
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("sqlite: delete %s: %w", slug, err)
+		return err
 	}
 	if n == 0 {
 		return runnel.Errorf(runnel.ENOTFOUND, "There is no article %q.", slug)
 	}
+	seq, err := logChange(ctx, tx, slug)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	ix := s.idx.Load()
+	ix.remove(slug)
+	ix.applied(seq)
 	return nil
 }
 
@@ -477,18 +506,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// Optimize merges the full-text indexes into one segment each, which makes
-// searches read less: about a tenth faster after an import of ten thousand
-// passages written one article at a time. It rewrites the indexes, so it
-// takes a while on a large collection; searches go on meanwhile, writes
-// wait. The importer calls it after a run that changed something.
-func (s *Store) Optimize(ctx context.Context) error {
-	for _, ix := range indexes {
-		if _, err := s.rw.ExecContext(ctx, `INSERT INTO `+ix+`(`+ix+`) VALUES ('optimize')`); err != nil {
-			return fmt.Errorf("sqlite: optimize %s: %w", ix, err)
-		}
-	}
-	return nil
 }

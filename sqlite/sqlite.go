@@ -53,6 +53,10 @@ type Store struct {
 	ranking atomic.Pointer[Ranking] // nil means DefaultRanking
 	stmts   stmtCache               // prepared read statements
 
+	idx     atomic.Pointer[index] // the full-text index, in memory (index.go)
+	syncMu  sync.Mutex            // held while the index changes: by a write, or applying the changes table
+	writeMu sync.Mutex            // held by a write from its transaction to its update of the index
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -114,6 +118,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := s.read.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := s.buildIndex(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: index: %w", path, err)
 	}
 	return s, nil
 }
@@ -266,15 +274,20 @@ type stmtCache struct {
 // ranking, which SetRanking may change any number of times.
 const maxStmts = 64
 
-// query runs a read query in tx through a statement prepared once per
-// Store, or unprepared when the cache is full.
+// query runs a read query, in tx if it is not nil, through a statement
+// prepared once per Store, or unprepared when the cache is full.
 func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
 	st, err := s.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if st == nil {
+	switch {
+	case st == nil && tx == nil:
+		return s.read.QueryContext(ctx, query, args...)
+	case st == nil:
 		return tx.QueryContext(ctx, query, args...)
+	case tx == nil:
+		return st.QueryContext(ctx, args...)
 	}
 	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }

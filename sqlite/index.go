@@ -1,0 +1,443 @@
+package sqlite
+
+import (
+	"cmp"
+	"container/heap"
+	"math"
+	"slices"
+	"sync"
+)
+
+// The fields of a passage the index weighs, in the order of Ranking's
+// weights.
+const (
+	fTitle = iota
+	fHeading
+	fTags
+	fMeta
+	fBody
+	nFields
+)
+
+// BM25's constants, as SQLite's FTS5 has them.
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// index is the full-text index of the store's passages, in memory: an
+// inverted list per term with the term's count in each field. SQLite keeps
+// the articles; the index is built from them when the store opens and kept
+// in step by every write (and by the changes table for writes of other
+// processes). It ranks with BM25 over the weighted fields, as FTS5 did,
+// without SQL in the way: a search reads only the lists of its terms.
+type index struct {
+	mu     sync.RWMutex
+	termID map[string]int32
+	lists  []postings
+	docs   []doc
+	arts   map[string]*artInfo
+	langs  map[*analyzer]int // articles per analyzer, to know which keys a question has
+	norms  map[string]map[*artInfo]bool
+	live   int   // docs not removed
+	dead   int   // docs removed, still in the lists
+	tokens int64 // tokens of the live docs, for the average length
+	seq    int64 // the last row of the changes table applied
+}
+
+// postings is a term's inverted list, in the order docs were added.
+type postings struct {
+	list []posting
+	df   int // live docs in list
+}
+
+type posting struct {
+	doc uint32
+	tf  [nFields]uint8 // occurrences in each field, at most 255
+}
+
+// doc is an indexed passage.
+type doc struct {
+	id       int64 // passages.id
+	art      *artInfo
+	heading  string
+	position int
+	length   int32   // tokens in all fields
+	terms    []int32 // distinct terms, to update the lists when it goes
+	alive    bool
+}
+
+// artInfo is what the index knows of an article.
+type artInfo struct {
+	slug, title string
+	tags        []string // in the author's order
+	norms       []string // runnel.NormalizeTag of each tag
+	an          *analyzer
+	docs        []uint32
+}
+
+func newIndex() *index {
+	return &index{
+		termID: map[string]int32{},
+		arts:   map[string]*artInfo{},
+		langs:  map[*analyzer]int{},
+		norms:  map[string]map[*artInfo]bool{},
+	}
+}
+
+// indexArticle is an article as the index takes it.
+type indexArticle struct {
+	slug, title, lang, tags, meta string
+	tagList, norms                []string
+	passages                      []indexPassage
+}
+
+type indexPassage struct {
+	id            int64
+	position      int
+	heading, text string
+}
+
+// put adds a, replacing the article with its slug.
+func (ix *index) put(a indexArticle) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeLocked(a.slug)
+	art := &artInfo{slug: a.slug, title: a.title, tags: a.tagList, norms: a.norms, an: analyzerFor(a.lang)}
+	ix.arts[a.slug] = art
+	ix.langs[art.an]++
+	for _, n := range a.norms {
+		m := ix.norms[n]
+		if m == nil {
+			m = map[*artInfo]bool{}
+			ix.norms[n] = m
+		}
+		m[art] = true
+	}
+	counts := map[int32]*[nFields]uint8{}
+	for _, p := range a.passages {
+		clear(counts)
+		var length int32
+		add := func(field int, text string) {
+			art.an.terms(text, func(t string, extra bool) {
+				if !extra {
+					length++
+				}
+				id, ok := ix.termID[t]
+				if !ok {
+					id = int32(len(ix.lists))
+					ix.termID[t] = id
+					ix.lists = append(ix.lists, postings{})
+				}
+				c := counts[id]
+				if c == nil {
+					c = new([nFields]uint8)
+					counts[id] = c
+				}
+				if c[field] < math.MaxUint8 {
+					c[field]++
+				}
+			})
+		}
+		add(fTitle, a.title)
+		add(fHeading, p.heading)
+		add(fTags, a.tags)
+		add(fMeta, a.meta)
+		add(fBody, p.text)
+		d := uint32(len(ix.docs))
+		terms := make([]int32, 0, len(counts))
+		for id, c := range counts {
+			terms = append(terms, id)
+			l := &ix.lists[id]
+			l.list = append(l.list, posting{doc: d, tf: *c})
+			l.df++
+		}
+		slices.Sort(terms)
+		ix.docs = append(ix.docs, doc{id: p.id, art: art, heading: p.heading, position: p.position,
+			length: length, terms: terms, alive: true})
+		art.docs = append(art.docs, d)
+		ix.live++
+		ix.tokens += int64(length)
+	}
+	ix.maybeCompact()
+}
+
+// remove drops the article with slug, if the index has it.
+func (ix *index) remove(slug string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeLocked(slug)
+	ix.maybeCompact()
+}
+
+func (ix *index) removeLocked(slug string) {
+	art := ix.arts[slug]
+	if art == nil {
+		return
+	}
+	delete(ix.arts, slug)
+	if ix.langs[art.an]--; ix.langs[art.an] == 0 {
+		delete(ix.langs, art.an)
+	}
+	for _, n := range art.norms {
+		if m := ix.norms[n]; m != nil {
+			delete(m, art)
+			if len(m) == 0 {
+				delete(ix.norms, n)
+			}
+		}
+	}
+	for _, d := range art.docs {
+		dc := &ix.docs[d]
+		dc.alive = false
+		for _, t := range dc.terms {
+			ix.lists[t].df--
+		}
+		dc.terms = nil
+		ix.live--
+		ix.dead++
+		ix.tokens -= int64(dc.length)
+	}
+}
+
+// maybeCompact drops removed docs from the lists once they are a third of
+// all docs, renumbering the rest.
+func (ix *index) maybeCompact() {
+	if ix.dead < 1024 || ix.dead*3 < len(ix.docs) {
+		return
+	}
+	renum := make([]uint32, len(ix.docs))
+	docs := make([]doc, 0, ix.live)
+	for i, d := range ix.docs {
+		if d.alive {
+			renum[i] = uint32(len(docs))
+			docs = append(docs, d)
+		}
+	}
+	for t := range ix.lists {
+		l := &ix.lists[t]
+		kept := l.list[:0]
+		for _, p := range l.list {
+			if ix.docs[p.doc].alive {
+				p.doc = renum[p.doc]
+				kept = append(kept, p)
+			}
+		}
+		l.list = slices.Clip(kept)
+	}
+	for _, art := range ix.arts {
+		for i, d := range art.docs {
+			art.docs[i] = renum[d]
+		}
+	}
+	ix.docs, ix.dead = docs, 0
+}
+
+// scored is a candidate of a search.
+type scored struct {
+	doc   uint32
+	score float64
+}
+
+// searchScratch holds a search's per-doc sums, reused across searches.
+type searchScratch struct {
+	score, plain []float64
+	mark         []uint32 // stamp of the search that last touched the doc
+	stamp        uint32
+	touched      []uint32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
+
+// rank returns the best n docs for the question words, best first, with
+// their scores: BM25 over the fields weighted by rk, FTS5's formula
+// (IDF clamped to 1e-6 for a term in more than half the passages). The
+// tags field counts only for the articles in tagged; the others are
+// scored without it, so that a stem shared with a tag finds nothing.
+func (ix *index) rank(qwords []string, rk Ranking, tagged map[*artInfo]bool, n int) []scored {
+	if ix.live == 0 || n <= 0 {
+		return nil
+	}
+	w := [nFields]float64{rk.Title, rk.Heading, rk.Tags, rk.Meta, rk.Body}
+	total := float64(ix.live)
+	avg := float64(ix.tokens) / total
+	if avg <= 0 {
+		avg = 1
+	}
+	sc := scratchPool.Get().(*searchScratch)
+	defer scratchPool.Put(sc)
+	if len(sc.score) < len(ix.docs) {
+		sc.score = make([]float64, len(ix.docs))
+		sc.plain = make([]float64, len(ix.docs))
+		sc.mark = make([]uint32, len(ix.docs))
+		sc.stamp = 0
+	}
+	if sc.stamp++; sc.stamp == 0 {
+		clear(sc.mark)
+		sc.stamp = 1
+	}
+	sc.touched = sc.touched[:0]
+	seen := map[int32]bool{}
+	for _, an := range ix.analyzers() {
+		for _, qw := range qwords {
+			id, ok := ix.termID[an.term(qw)]
+			if !ok || seen[id] {
+				continue
+			}
+			seen[id] = true
+			l := &ix.lists[id]
+			if l.df == 0 {
+				continue
+			}
+			df := float64(l.df)
+			idf := math.Log((total - df + 0.5) / (df + 0.5))
+			if idf <= 0 {
+				idf = 1e-6
+			}
+			for _, p := range l.list {
+				d := &ix.docs[p.doc]
+				if !d.alive {
+					continue
+				}
+				norm := bm25K1 * (1 - bm25B + bm25B*float64(d.length)/avg)
+				var f, fp float64
+				for k := range nFields {
+					if p.tf[k] > 0 {
+						x := w[k] * float64(p.tf[k])
+						f += x
+						if k != fTags {
+							fp += x
+						}
+					}
+				}
+				if sc.mark[p.doc] != sc.stamp {
+					sc.mark[p.doc] = sc.stamp
+					sc.score[p.doc], sc.plain[p.doc] = 0, 0
+					sc.touched = append(sc.touched, p.doc)
+				}
+				if f > 0 {
+					sc.score[p.doc] += idf * f * (bm25K1 + 1) / (f + norm)
+				}
+				if fp > 0 {
+					sc.plain[p.doc] += idf * fp * (bm25K1 + 1) / (fp + norm)
+				}
+			}
+		}
+	}
+	h := make(topN, 0, n)
+	for _, d := range sc.touched {
+		s := sc.plain[d]
+		if tagged[ix.docs[d].art] {
+			s = sc.score[d]
+		}
+		h.offer(scored{doc: d, score: s}, n)
+	}
+	out := []scored(h)
+	slices.SortFunc(out, func(a, b scored) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(ix.docs[a.doc].id, ix.docs[b.doc].id))
+	})
+	return out
+}
+
+// topN keeps the n best scored docs: a min-heap on the score, the worst
+// on top, ties broken against the later passage.
+type topN []scored
+
+func (h topN) Len() int { return len(h) }
+func (h topN) Less(i, j int) bool {
+	if h[i].score != h[j].score {
+		return h[i].score < h[j].score
+	}
+	return h[i].doc > h[j].doc
+}
+func (h topN) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *topN) Push(x any)   { *h = append(*h, x.(scored)) }
+func (h *topN) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (h *topN) offer(s scored, n int) {
+	if len(*h) < n {
+		heap.Push(h, s)
+		return
+	}
+	worst := (*h)[0]
+	if s.score > worst.score || (s.score == worst.score && s.doc < worst.doc) {
+		(*h)[0] = s
+		heap.Fix(h, 0)
+	}
+}
+
+// analyzers returns the analyzers of the indexed articles, English first,
+// in a fixed order: scores are sums, and summing in another order could
+// change their last bits, and so the order of equal-looking passages.
+func (ix *index) analyzers() []*analyzer {
+	out := make([]*analyzer, 0, len(ix.langs))
+	for an := range ix.langs {
+		out = append(out, an)
+	}
+	slices.SortFunc(out, func(a, b *analyzer) int { return cmp.Compare(a.prefix, b.prefix) })
+	return out
+}
+
+// docCount returns how many live docs hold any of the question words, and
+// how many live docs there are.
+func (ix *index) docCount(qwords []string) (int, int) {
+	var lists []*postings
+	for _, an := range ix.analyzers() {
+		for _, qw := range qwords {
+			if id, ok := ix.termID[an.term(qw)]; ok {
+				lists = append(lists, &ix.lists[id])
+			}
+		}
+	}
+	switch len(lists) {
+	case 0:
+		return 0, ix.live
+	case 1:
+		return lists[0].df, ix.live
+	}
+	seen := map[uint32]bool{}
+	for _, l := range lists {
+		for _, p := range l.list {
+			if ix.docs[p.doc].alive {
+				seen[p.doc] = true
+			}
+		}
+	}
+	return len(seen), ix.live
+}
+
+// tagged returns the articles with a tag of one of names.
+func (ix *index) tagged(names []string) map[*artInfo]bool {
+	var out map[*artInfo]bool
+	for _, n := range names {
+		for art := range ix.norms[n] {
+			if out == nil {
+				out = map[*artInfo]bool{}
+			}
+			out[art] = true
+		}
+	}
+	return out
+}
+
+// tagsNamed returns the distinct tags whose normalised form is one of
+// names, sorted.
+func (ix *index) tagsNamed(names []string) []string {
+	var tags []string
+	for _, n := range names {
+		for art := range ix.norms[n] {
+			for i, norm := range art.norms {
+				if norm == n {
+					tags = append(tags, art.tags[i])
+				}
+			}
+		}
+	}
+	slices.Sort(tags)
+	return slices.Compact(tags)
+}

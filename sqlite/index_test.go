@@ -1,0 +1,147 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/runnel/runnel"
+)
+
+// TestIndexOtherWriter checks that a store sees what another store (another
+// process, in production: runnel import while runnel serve runs) writes to
+// the same file: its index applies the changes table before it searches.
+func TestIndexOtherWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	server, importer := mustOpenPath(t, path), mustOpenPath(t, path)
+
+	mustPut(t, importer, &runnel.Article{Slug: "yak", Title: "Yaks", Tags: []string{"animals"}, Body: "The yak is woolly."})
+	if got := slugsOf(mustSearch(t, server, "woolly yak", 5)); !slices.Equal(got, []string{"yak"}) {
+		t.Fatalf("server's search after the importer's Put = %q, want [yak]", got)
+	}
+	if tags, err := server.TagsNamed(ctx, []string{"animals"}); err != nil || !slices.Equal(tags, []string{"animals"}) {
+		t.Errorf("TagsNamed = %q, %v; want the new tag", tags, err)
+	}
+	mustPut(t, importer, &runnel.Article{Slug: "yak", Title: "Yaks", Body: "The yak is shaggy now."})
+	if got := slugsOf(mustSearch(t, server, "woolly", 5)); len(got) != 0 {
+		t.Errorf("after the importer replaced it: Search(woolly) = %q, want nothing", got)
+	}
+	if got := slugsOf(mustSearch(t, server, "shaggy", 5)); !slices.Equal(got, []string{"yak"}) {
+		t.Errorf("after the importer replaced it: Search(shaggy) = %q, want [yak]", got)
+	}
+	if err := importer.Delete(ctx, "yak"); err != nil {
+		t.Fatal(err)
+	}
+	if got := slugsOf(mustSearch(t, server, "shaggy", 5)); len(got) != 0 {
+		t.Errorf("after the importer deleted it: Search = %q, want nothing", got)
+	}
+	docs, total, err := server.CountTerms(ctx, []string{"shaggy"})
+	if err != nil || total != 0 || docs[0] != 0 {
+		t.Errorf("CountTerms after delete = %v, %d, %v", docs, total, err)
+	}
+
+	// Changes pruned past what the server has seen: it rebuilds.
+	mustPut(t, importer, &runnel.Article{Slug: "emu", Title: "Emus", Body: "The emu runs fast."})
+	if _, err := importer.rw.ExecContext(ctx, `DELETE FROM changes`); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, importer, &runnel.Article{Slug: "gnu", Title: "Gnus", Body: "The gnu migrates."})
+	for _, q := range []string{"emu", "gnu"} {
+		if got := slugsOf(mustSearch(t, server, q, 5)); !slices.Equal(got, []string{q}) {
+			t.Errorf("after pruned changes: Search(%s) = %q, want [%s]", q, got, q)
+		}
+	}
+}
+
+// TestIndexReopen checks that the index is built from the file: a store
+// opened on an existing database finds what an earlier one stored.
+func TestIndexReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reopen.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, &runnel.Article{Slug: "cafe", Title: "Café", Lang: "fr", Tags: []string{"food"}, Body: "Le café est chaud."})
+	mustPut(t, s, &runnel.Article{Slug: "tea", Title: "Tea", Body: "Tea is brewed."})
+	before := mustSearch(t, s, "cafe chaud tea", 5)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := mustOpenPath(t, path)
+	after := mustSearch(t, again, "cafe chaud tea", 5)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("after reopening:\n got %+v\nwant %+v", after, before)
+	}
+}
+
+// TestIndexConcurrent runs searches while articles are put and deleted,
+// for the race detector and for searches that must never fail.
+func TestIndexConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 60 {
+			slug := fmt.Sprintf("a%d", i%7)
+			if i%5 == 4 {
+				_ = s.Delete(ctx, slug)
+				continue
+			}
+			mustPut(t, s, &runnel.Article{Slug: slug, Title: "Streams " + slug,
+				Body: fmt.Sprintf("Stream number %d flushes its buffer.\n\n## More\n\nA proxy buffers stream %d.", i, i)})
+		}
+	}()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q, _ := runnel.ParseQuestion("how does a proxy buffer a stream?", 0)
+			for range 100 {
+				ps, err := s.Search(ctx, q, 5)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, p := range ps {
+					if p.Text == "" || p.Snippet == "" {
+						t.Errorf("blank passage %+v", p)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestIndexCompact checks that removed passages leave the lists once they
+// are many, and that searches find the same afterwards.
+func TestIndexCompact(t *testing.T) {
+	s := mustOpen(t)
+	for round := range 4 {
+		for i := range 500 {
+			mustPut(t, s, &runnel.Article{Slug: fmt.Sprintf("a%d", i), Title: "Note",
+				Body: fmt.Sprintf("Round %d of note %d about kites.", round, i)})
+		}
+	}
+	ix := s.idx.Load()
+	if ix.live != 500 || len(ix.docs) >= 4*500 {
+		t.Errorf("index: %d live of %d docs; want 500 live, and the removed ones compacted away", ix.live, len(ix.docs))
+	}
+	ps := mustSearch(t, s, "round 3 kites", 100)
+	if len(ps) != 100 {
+		t.Fatalf("got %d passages, want 100", len(ps))
+	}
+	for _, p := range ps {
+		if p.Text[:15] != "Round 3 of note" {
+			t.Errorf("passage %q: not the latest round", p.Text)
+			break
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel"
+)
+
+// snippetWords is the length of a snippet in words.
+const snippetWords = 24
+
+// span is a word of a text, by its bytes.
+type span struct{ start, end int }
+
+// wordSpans returns the words of text where they are. A run of CJK
+// characters gives a word for each pair of characters, as the index reads
+// it.
+func wordSpans(text string) []span {
+	var out []span
+	start := -1
+	var cjk []int // offsets of the CJK characters of the current run
+	flushCJK := func(end int) {
+		switch len(cjk) {
+		case 0:
+		case 1:
+			out = append(out, span{cjk[0], end})
+		default:
+			for i := 0; i+1 < len(cjk); i++ {
+				e := end
+				if i+2 < len(cjk) {
+					e = cjk[i+2]
+				}
+				out = append(out, span{cjk[i], e})
+			}
+		}
+		cjk = cjk[:0]
+	}
+	for i, r := range text {
+		if runnel.IsCJK(r) {
+			if start >= 0 {
+				out = append(out, span{start, i})
+				start = -1
+			}
+			cjk = append(cjk, i)
+			continue
+		}
+		if len(cjk) > 0 {
+			flushCJK(i)
+		}
+		if isWordRune(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			out = append(out, span{start, i})
+			start = -1
+		}
+	}
+	flushCJK(len(text))
+	if start >= 0 {
+		out = append(out, span{start, len(text)})
+	}
+	return out
+}
+
+// snippet returns about snippetWords words of text around the words that
+// are keys of the question (as the analyzer reads them), with "..." where
+// it cuts: the window with the most distinct question words, centred on
+// them. Without any, it is the start of the text.
+func snippet(text string, an *analyzer, keys map[string]bool) string {
+	spans := wordSpans(text)
+	if len(spans) == 0 {
+		return strings.TrimSpace(text)
+	}
+	hit := make([]string, len(spans)) // the key a word matches, or ""
+	for i, s := range spans {
+		if k := an.term(fold(text[s.start:s.end])); keys[k] {
+			hit[i] = k
+		}
+	}
+	n := min(snippetWords, len(spans))
+	best, bestDistinct, bestHits := 0, -1, -1
+	for start := 0; start+n <= len(spans); start++ {
+		distinct, hits := 0, 0
+		var seen []string
+		for _, k := range hit[start : start+n] {
+			if k == "" {
+				continue
+			}
+			hits++
+			if !contains(seen, k) {
+				seen = append(seen, k)
+				distinct++
+			}
+		}
+		if distinct > bestDistinct || (distinct == bestDistinct && hits > bestHits) {
+			best, bestDistinct, bestHits = start, distinct, hits
+		}
+	}
+	if bestHits > 0 {
+		// Centre the window on its matches.
+		first, last := -1, -1
+		for i := best; i < best+n; i++ {
+			if hit[i] != "" {
+				if first < 0 {
+					first = i
+				}
+				last = i
+			}
+		}
+		best = max(0, min(len(spans)-n, first-(n-(last-first+1))/2))
+	}
+	from, to := spans[best].start, spans[best+n-1].end
+	// Keep the punctuation that ends the last word ("stream." or "(SSE)").
+	for to < len(text) {
+		r, size := utf8.DecodeRuneInString(text[to:])
+		if unicode.IsSpace(r) || isWordRune(r) {
+			break
+		}
+		to += size
+	}
+	var b strings.Builder
+	if best > 0 {
+		b.WriteString("...")
+	}
+	b.WriteString(strings.TrimSpace(text[from:to]))
+	if best+n < len(spans) {
+		b.WriteString("...")
+	}
+	return b.String()
+}
+
+func contains(set []string, s string) bool {
+	for _, x := range set {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
