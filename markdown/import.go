@@ -123,6 +123,11 @@ func (im *Importer) Import(ctx context.Context, paths ...string) (Summary, error
 			last = r.now()
 		}
 	}
+	if b, ok := im.Store.(BatchPutter); ok {
+		if err := r.flush(b); err != nil {
+			return r.sum, err
+		}
+	}
 	if im.Prune {
 		if err := r.prune(roots); err != nil {
 			return r.sum, err
@@ -139,6 +144,10 @@ type importRun struct {
 	sum    Summary
 	slugs  map[string]string // slug -> where it was imported from in this run
 	failed []string          // absolute paths with problems: never pruned
+
+	pending      []*runnel.Article // put but not yet written (BatchPutter)
+	pendingAt    []string          // where each pending article came from
+	pendingBytes int
 }
 
 // file is a file to import.
@@ -323,10 +332,58 @@ func (r *importRun) put(a *runnel.Article, f file, line int) error {
 	if err := r.ctx.Err(); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
+	if b, ok := r.Store.(BatchPutter); ok {
+		r.pending = append(r.pending, a)
+		r.pendingAt = append(r.pendingAt, where)
+		r.pendingBytes += len(a.Body)
+		if len(r.pending) < batchArticles && r.pendingBytes < batchBytes {
+			return nil
+		}
+		return r.flush(b)
+	}
 	res, err := r.Store.Put(r.ctx, a)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", where, err)
 	}
+	r.count(res)
+	return nil
+}
+
+// BatchPutter is implemented by a store that can put many articles in one
+// transaction (sqlite.Store): the importer then writes in batches, which
+// is several times faster for small articles. Readers see a batch at once.
+type BatchPutter interface {
+	PutBatch(ctx context.Context, as []*runnel.Article) ([]runnel.PutResult, error)
+}
+
+// Limits of a batch: enough articles to make the commit cheap, few enough
+// bytes to keep a transaction short.
+const (
+	batchArticles = 100
+	batchBytes    = 4 << 20
+)
+
+// flush puts the pending articles in one batch.
+func (r *importRun) flush(b BatchPutter) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	res, err := b.PutBatch(r.ctx, r.pending)
+	if err != nil {
+		where := r.pendingAt[0]
+		if n := len(r.pendingAt); n > 1 {
+			where += " to " + r.pendingAt[n-1]
+		}
+		return fmt.Errorf("import %s: %w", where, err)
+	}
+	for _, x := range res {
+		r.count(x)
+	}
+	r.pending, r.pendingAt, r.pendingBytes = r.pending[:0], r.pendingAt[:0], 0
+	return nil
+}
+
+func (r *importRun) count(res runnel.PutResult) {
 	switch res {
 	case runnel.PutAdded:
 		r.sum.Added++
@@ -335,7 +392,6 @@ func (r *importRun) put(a *runnel.Article, f file, line int) error {
 	default:
 		r.sum.Unchanged++
 	}
-	return nil
 }
 
 // prune deletes the articles under roots that this run did not import,

@@ -435,3 +435,48 @@ func TestSourcePath(t *testing.T) {
 		}
 	}
 }
+
+// batchStore is a memStore that also puts in batches, as sqlite.Store does.
+type batchStore struct {
+	*memStore
+	batches []int // the size of each batch
+}
+
+func (b *batchStore) PutBatch(ctx context.Context, as []*runnel.Article) ([]runnel.PutResult, error) {
+	b.batches = append(b.batches, len(as))
+	out := make([]runnel.PutResult, len(as))
+	for i, a := range as {
+		res, err := b.Put(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+func TestImportBatches(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	for i := range 250 {
+		lines = append(lines, fmt.Sprintf(`{"slug":"n%03d","title":"Note %d","body":"Text %d."}`, i, i, i))
+	}
+	writeFiles(t, dir, map[string]string{"notes.jsonl": strings.Join(lines, "\n"), "one.md": "# One\n\nText.\n"})
+	store := &batchStore{memStore: newMemStore()}
+	im := &Importer{Store: store}
+	if got, want := counts(mustImport(t, im, dir)), "files=2 added=251 updated=0 unchanged=0 pruned=0 failed=0"; got != want {
+		t.Errorf("import: %s, want %s", got, want)
+	}
+	if !slices.Equal(store.batches, []int{100, 100, 51}) {
+		t.Errorf("batches %v, want 100, 100 and the rest", store.batches)
+	}
+	if len(store.slugs()) != 251 {
+		t.Errorf("%d articles stored, want 251", len(store.slugs()))
+	}
+	// A failing batch stops the import and names where its articles came from.
+	store.failPut = errors.New("disk full")
+	_, err := im.Import(context.Background(), filepath.Join(dir, "notes.jsonl"))
+	if err == nil || !strings.Contains(err.Error(), "notes.jsonl:1 to ") || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Import with a failing store = %v, want the batch's lines and the cause", err)
+	}
+}

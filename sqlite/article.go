@@ -115,46 +115,86 @@ func (st stored) hash() string {
 // Tags fields are ignored (the article's own are used). If a has a body but
 // no passages, the body becomes a single passage.
 func (s *Store) Put(ctx context.Context, a *runnel.Article) (runnel.PutResult, error) {
-	if a == nil || a.Slug == "" {
-		return runnel.PutUnchanged, runnel.Errorf(runnel.EINVALID, "An article needs a slug.")
-	}
-	if strings.TrimSpace(a.Title) == "" {
-		return runnel.PutUnchanged, runnel.Errorf(runnel.EINVALID, "Article %q needs a title.", a.Slug)
-	}
-	res, err := s.put(ctx, a.Slug, storedForm(a), a.Date)
+	res, err := s.PutBatch(ctx, []*runnel.Article{a})
 	if err != nil {
-		return runnel.PutUnchanged, fmt.Errorf("sqlite: put %s: %w", a.Slug, err)
+		return runnel.PutUnchanged, err
 	}
-	return res, nil
+	return res[0], nil
 }
 
-func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time) (runnel.PutResult, error) {
-	const none = runnel.PutUnchanged
+// PutBatch puts the articles in one transaction, which an import of many
+// small articles needs: the commit, not the writing, is most of the cost of
+// a Put of its own. It reports what it did to each, in order. It stores
+// nothing if one of them is invalid (a missing slug or title: the error
+// names it) or if the store fails; readers see all of them or none.
+// Articles with the same slug are put in order, the last one winning.
+func (s *Store) PutBatch(ctx context.Context, as []*runnel.Article) ([]runnel.PutResult, error) {
+	for _, a := range as {
+		if a == nil || a.Slug == "" {
+			return nil, runnel.Errorf(runnel.EINVALID, "An article needs a slug.")
+		}
+		if strings.TrimSpace(a.Title) == "" {
+			return nil, runnel.Errorf(runnel.EINVALID, "Article %q needs a title.", a.Slug)
+		}
+	}
 	// A write and its update of the index go together: two writes of one
 	// article must reach the index in the order they committed.
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	hash := st.hash()
 	tx, err := s.rw.BeginTx(ctx, nil)
 	if err != nil {
-		return none, err
+		return nil, fmt.Errorf("sqlite: put: %w", err)
 	}
 	defer tx.Rollback()
+	results := make([]runnel.PutResult, len(as))
+	var changed []indexArticle
+	var last int64 // the last change logged
+	for i, a := range as {
+		res, ia, seq, err := s.putTx(ctx, tx, a.Slug, storedForm(a), a.Date)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: put %s: %w", a.Slug, err)
+		}
+		results[i] = res
+		if res != runnel.PutUnchanged {
+			changed = append(changed, ia)
+			last = seq
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: put: %w", err)
+	}
+	if len(changed) == 0 {
+		return results, nil
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	ix := s.idx.Load()
+	for _, ia := range changed {
+		ix.put(ia)
+	}
+	ix.appliedBatch(last-int64(len(changed))+1, last)
+	return results, nil
+}
 
+// putTx writes an article in tx, unless the stored one is the same, and
+// returns what the index needs to take it and the number of its change.
+func (s *Store) putTx(ctx context.Context, tx *sql.Tx, slug string, st stored, date time.Time) (runnel.PutResult, indexArticle, int64, error) {
+	const none = runnel.PutUnchanged
+	hash := st.hash()
 	res := runnel.PutUpdated
 	var old string
 	switch err := tx.QueryRowContext(ctx, `SELECT hash FROM articles WHERE slug = ?`, slug).Scan(&old); {
 	case errors.Is(err, sql.ErrNoRows):
 		res = runnel.PutAdded
 	case err != nil:
-		return none, err
+		return none, indexArticle{}, 0, err
 	case old == hash:
-		return none, nil
+		return none, indexArticle{}, 0, nil
 	}
 
 	keywords, err := json.Marshal(nonNil(st.Keywords))
 	if err != nil {
-		return none, err
+		return none, indexArticle{}, 0, err
 	}
 	var dateUnix any // NULL for an unknown date, so that it sorts last
 	if st.Date != "" {
@@ -170,57 +210,44 @@ func (s *Store) put(ctx context.Context, slug string, st stored, date time.Time)
 			hash = excluded.hash, updated_at = excluded.updated_at`,
 		slug, st.Title, st.Date, dateUnix, st.Description, string(keywords), st.Section, st.Lang,
 		st.Body, st.Source, hash, time.Now().UTC().Format(time.RFC3339)); err != nil {
-		return none, err
+		return none, indexArticle{}, 0, err
 	}
 
 	// Replace rather than diff: an article has a handful of tags and
 	// passages.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM article_tags WHERE slug = ?`, slug); err != nil {
-		return none, err
+		return none, indexArticle{}, 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM passages WHERE slug = ?`, slug); err != nil {
-		return none, err
+		return none, indexArticle{}, 0, err
 	}
 	norms := normsOf(st.Tags)
 	for i, t := range st.Tags {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO article_tags (slug, position, tag, norm) VALUES (?, ?, ?, ?)`,
 			slug, i, t, norms[i]); err != nil {
-			return none, err
+			return none, indexArticle{}, 0, err
 		}
 	}
 	ia := indexArticle{slug: slug, title: st.Title, lang: st.Lang, tags: tagText(st.Tags, norms),
 		meta: metaText(st.Description, st.Keywords), tagList: st.Tags, norms: norms}
-	insPassage, err := tx.PrepareContext(ctx,
-		`INSERT INTO passages (slug, position, heading, text) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return none, err
-	}
-	defer insPassage.Close()
 	for i, p := range st.Passages {
-		r, err := insPassage.ExecContext(ctx, slug, i, p.Heading, p.Text)
+		r, err := tx.ExecContext(ctx, `INSERT INTO passages (slug, position, heading, text) VALUES (?, ?, ?, ?)`,
+			slug, i, p.Heading, p.Text)
 		if err != nil {
-			return none, err
+			return none, indexArticle{}, 0, err
 		}
 		id, err := r.LastInsertId()
 		if err != nil {
-			return none, err
+			return none, indexArticle{}, 0, err
 		}
 		ia.passages = append(ia.passages, indexPassage{id: id, position: i, heading: p.Heading, text: p.Text})
 	}
 	seq, err := logChange(ctx, tx, slug)
 	if err != nil {
-		return none, err
+		return none, indexArticle{}, 0, err
 	}
-	if err := tx.Commit(); err != nil {
-		return none, err
-	}
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	ix := s.idx.Load()
-	ix.put(ia)
-	ix.applied(seq)
-	return res, nil
+	return res, ia, seq, nil
 }
 
 // logChange adds the change of slug to the changes table, for the other

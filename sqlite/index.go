@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -39,10 +40,19 @@ type index struct {
 	arts   map[string]*artInfo
 	langs  map[*analyzer]int // articles per analyzer, to know which keys a question has
 	norms  map[string]map[*artInfo]bool
-	live   int   // docs not removed
-	dead   int   // docs removed, still in the lists
-	tokens int64 // tokens of the live docs, for the average length
-	seq    int64 // the last row of the changes table applied
+	words  map[*analyzer]map[string]int32 // folded word -> term, per language
+	tf     []termCount                    // put's counts per term, by term
+	stamp  uint32                         // marks the entries of tf the current passage set
+	live   int                            // docs not removed
+	dead   int                            // docs removed, still in the lists
+	tokens int64                          // tokens of the live docs, for the average length
+	seq    int64                          // the last row of the changes table applied
+}
+
+// termCount is a term's count in each field of the passage being put.
+type termCount struct {
+	stamp uint32
+	tf    [nFields]uint8
 }
 
 // postings is a term's inverted list, in the order docs were added.
@@ -58,13 +68,11 @@ type posting struct {
 
 // doc is an indexed passage.
 type doc struct {
-	id       int64 // passages.id
-	art      *artInfo
-	heading  string
-	position int
-	length   int32   // tokens in all fields
-	terms    []int32 // distinct terms, to update the lists when it goes
-	alive    bool
+	id     int64 // passages.id
+	art    *artInfo
+	length int32   // tokens in all fields
+	terms  []int32 // distinct terms, to update the lists when it goes
+	alive  bool
 }
 
 // artInfo is what the index knows of an article.
@@ -82,7 +90,32 @@ func newIndex() *index {
 		arts:   map[string]*artInfo{},
 		langs:  map[*analyzer]int{},
 		norms:  map[string]map[*artInfo]bool{},
+		words:  map[*analyzer]map[string]int32{},
 	}
+}
+
+// wordTerm returns the term of a folded word in an's language, adding it
+// to the index if it is new. The maps keep copies of the strings: a word
+// may be a slice of a passage's whole text.
+func (ix *index) wordTerm(an *analyzer, w string) int32 {
+	wm := ix.words[an]
+	if wm == nil {
+		wm = map[string]int32{}
+		ix.words[an] = wm
+	}
+	if id, ok := wm[w]; ok {
+		return id
+	}
+	t := an.term(w)
+	id, ok := ix.termID[t]
+	if !ok {
+		id = int32(len(ix.lists))
+		ix.termID[strings.Clone(t)] = id
+		ix.lists = append(ix.lists, postings{})
+		ix.tf = append(ix.tf, termCount{})
+	}
+	wm[strings.Clone(w)] = id
+	return id
 }
 
 // indexArticle is an article as the index takes it.
@@ -114,28 +147,29 @@ func (ix *index) put(a indexArticle) {
 		}
 		m[art] = true
 	}
-	counts := map[int32]*[nFields]uint8{}
+	var terms []int32 // the current passage's distinct terms
 	for _, p := range a.passages {
-		clear(counts)
+		if ix.stamp++; ix.stamp == 0 {
+			for i := range ix.tf {
+				ix.tf[i].stamp = 0
+			}
+			ix.stamp = 1
+		}
+		terms = terms[:0]
 		var length int32
 		add := func(field int, text string) {
-			art.an.terms(text, func(t string, extra bool) {
+			eachWord(text, func(w string, extra bool) {
 				if !extra {
 					length++
 				}
-				id, ok := ix.termID[t]
-				if !ok {
-					id = int32(len(ix.lists))
-					ix.termID[t] = id
-					ix.lists = append(ix.lists, postings{})
+				id := ix.wordTerm(art.an, w)
+				c := &ix.tf[id]
+				if c.stamp != ix.stamp {
+					*c = termCount{stamp: ix.stamp}
+					terms = append(terms, id)
 				}
-				c := counts[id]
-				if c == nil {
-					c = new([nFields]uint8)
-					counts[id] = c
-				}
-				if c[field] < math.MaxUint8 {
-					c[field]++
+				if c.tf[field] < math.MaxUint8 {
+					c.tf[field]++
 				}
 			})
 		}
@@ -145,16 +179,14 @@ func (ix *index) put(a indexArticle) {
 		add(fMeta, a.meta)
 		add(fBody, p.text)
 		d := uint32(len(ix.docs))
-		terms := make([]int32, 0, len(counts))
-		for id, c := range counts {
-			terms = append(terms, id)
+		for _, id := range terms {
 			l := &ix.lists[id]
-			l.list = append(l.list, posting{doc: d, tf: *c})
+			l.list = append(l.list, posting{doc: d, tf: ix.tf[id].tf})
 			l.df++
 		}
-		slices.Sort(terms)
-		ix.docs = append(ix.docs, doc{id: p.id, art: art, heading: p.heading, position: p.position,
-			length: length, terms: terms, alive: true})
+		dterms := slices.Clone(terms)
+		slices.Sort(dterms)
+		ix.docs = append(ix.docs, doc{id: p.id, art: art, length: length, terms: dterms, alive: true})
 		art.docs = append(art.docs, d)
 		ix.live++
 		ix.tokens += int64(length)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -143,5 +144,33 @@ func TestIndexCompact(t *testing.T) {
 			t.Errorf("passage %q: not the latest round", p.Text)
 			break
 		}
+	}
+}
+
+func TestPutBatch(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	mustPut(t, s, &runnel.Article{Slug: "old", Title: "Old", Body: "Unchanged text."})
+	res, err := s.PutBatch(ctx, []*runnel.Article{
+		{Slug: "a", Title: "A", Body: "First draft about otters."},
+		{Slug: "old", Title: "Old", Body: "Unchanged text."},
+		{Slug: "a", Title: "A", Body: "Second draft about beavers."},
+	})
+	if err != nil || !slices.Equal(res, []runnel.PutResult{runnel.PutAdded, runnel.PutUnchanged, runnel.PutUpdated}) {
+		t.Fatalf("PutBatch = %v, %v", res, err)
+	}
+	if got := slugsOf(mustSearch(t, s, "otters", 5)); len(got) != 0 {
+		t.Errorf("Search(otters) = %q: the later article of the batch must win", got)
+	}
+	if got := slugsOf(mustSearch(t, s, "beavers", 5)); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Search(beavers) = %q, want [a]", got)
+	}
+	// One invalid article: nothing of the batch is stored.
+	_, err = s.PutBatch(ctx, []*runnel.Article{{Slug: "b", Title: "B", Body: "Badgers."}, {Slug: "c", Body: "No title."}})
+	if runnel.ErrorCode(err) != runnel.EINVALID || !strings.Contains(err.Error(), `"c"`) {
+		t.Errorf("PutBatch with an untitled article = %v, want EINVALID naming it", err)
+	}
+	if _, err := s.Get(ctx, "b"); runnel.ErrorCode(err) != runnel.ENOTFOUND {
+		t.Errorf("Get(b) after a refused batch = %v, want ENOTFOUND", err)
 	}
 }

@@ -144,11 +144,15 @@ func (ix *index) setSeq(seq int64) {
 // the index: when it is the next row, the index has seen every row up to
 // it. When another process wrote rows in between, the next search applies
 // them, and this one again, which changes nothing.
-func (ix *index) applied(seq int64) {
+func (ix *index) applied(seq int64) { ix.appliedBatch(seq, seq) }
+
+// appliedBatch is applied for the changes first to last, which one
+// transaction wrote.
+func (ix *index) appliedBatch(first, last int64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if ix.seq == seq-1 {
-		ix.seq = seq
+	if ix.seq == first-1 {
+		ix.seq = last
 	}
 }
 
