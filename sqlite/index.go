@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/runnel/runnel"
 )
 
 // The fields of a passage the index weighs, in the order of Ranking's
@@ -78,6 +80,7 @@ type doc struct {
 // artInfo is what the index knows of an article.
 type artInfo struct {
 	slug, title string
+	titleWords  []string // runnel.Words(title), for the title boost
 	tags        []string // in the author's order
 	norms       []string // runnel.NormalizeTag of each tag
 	an          *analyzer
@@ -136,7 +139,8 @@ func (ix *index) put(a indexArticle) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.removeLocked(a.slug)
-	art := &artInfo{slug: a.slug, title: a.title, tags: a.tagList, norms: a.norms, an: analyzerFor(a.lang)}
+	art := &artInfo{slug: a.slug, title: a.title, titleWords: runnel.Words(a.title),
+		tags: a.tagList, norms: a.norms, an: analyzerFor(a.lang)}
 	ix.arts[a.slug] = art
 	ix.langs[art.an]++
 	for _, n := range a.norms {

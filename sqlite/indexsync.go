@@ -56,13 +56,15 @@ func (s *Store) rebuildLocked(ctx context.Context) error {
 // the writes of other processes to the same file. It costs one indexed
 // query when there are none.
 func (s *Store) catchUp(ctx context.Context) error {
-	rows, err := s.query(ctx, nil, `SELECT coalesce(max(seq), 0), coalesce(min(seq), 0) FROM changes`)
+	// max() alone, so that SQLite reads the last row of the table rather
+	// than all of them.
+	rows, err := s.query(ctx, nil, `SELECT coalesce(max(seq), 0) FROM changes`)
 	if err != nil {
 		return err
 	}
-	var last, first int64
+	var last int64
 	for rows.Next() {
-		if err := rows.Scan(&last, &first); err != nil {
+		if err := rows.Scan(&last); err != nil {
 			rows.Close()
 			return err
 		}
@@ -79,6 +81,10 @@ func (s *Store) catchUp(ctx context.Context) error {
 	from := ix.seqNow()
 	if last <= from {
 		return nil // another search caught up meanwhile
+	}
+	var first int64
+	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(min(seq), 0) FROM changes`).Scan(&first); err != nil {
+		return err
 	}
 	if first > from+1 {
 		// The rows since this index was built have been pruned.

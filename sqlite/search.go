@@ -69,11 +69,10 @@ func (s *Store) rankingNow() Ranking {
 	return DefaultRanking
 }
 
-// titleShare returns the share of terms that title holds when every
-// content word of title is among terms (a plural s aside), and 0 when one
-// is not: then the title is not the question's subject.
-func titleShare(title string, terms []string) float64 {
-	words := runnel.Words(title)
+// titleShare returns the share of terms that a title (its words) holds
+// when every content word of the title is among terms (a plural s aside),
+// and 0 when one is not: then the title is not the question's subject.
+func titleShare(words []string, terms []string) float64 {
 	n := 0
 	for _, w := range words {
 		if runnel.IsStopWord(w) {
@@ -168,7 +167,7 @@ func (s *Store) search(ctx context.Context, qwords []string, q runnel.Query, lim
 	ix.mu.RUnlock()
 
 	for i := range hits {
-		if share := titleShare(hits[i].art.title, q.Terms); share > 0 {
+		if share := titleShare(hits[i].art.titleWords, q.Terms); share > 0 {
 			hits[i].score *= 1 + (rk.TitleBoost-1)*share
 		}
 	}
@@ -231,16 +230,27 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// The words and terms of the index are never removed, so the index
+	// as it is now reads the snippets of passages it ranked before.
+	ix := s.idx.Load()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	keys := map[int32]bool{}
+	for _, an := range ix.analyzers() {
+		for _, w := range qwords {
+			if id, ok := ix.termID[an.term(w)]; ok {
+				keys[id] = true
+			}
+		}
+	}
 	out := make([]runnel.Passage, 0, len(kept))
 	for _, h := range kept {
 		p, ok := byID[h.id]
 		if !ok {
 			continue
 		}
-		keys := map[string]bool{}
-		for _, w := range qwords {
-			keys[h.art.an.term(w)] = true
-		}
+		wm := ix.words[h.art.an]
+		term := func(w string) (int32, bool) { id, ok := wm[w]; return id, ok }
 		out = append(out, runnel.Passage{
 			Slug:     h.art.slug,
 			Title:    h.art.title,
@@ -249,7 +259,7 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 			Tags:     slices.Clone(nonNil(h.art.tags)),
 			Position: p.position,
 			Score:    h.score,
-			Snippet:  snippet(unfence(p.text), h.art.an, keys),
+			Snippet:  snippet(unfence(p.text), term, keys),
 		})
 	}
 	return out, nil

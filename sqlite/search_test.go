@@ -365,7 +365,7 @@ func TestSearchTitleNamedByQuestion(t *testing.T) {
 		{"Overview", []string{"overview", "docker", "networking"}, 1.0 / 3}, // a one-word title names little
 		{"The", []string{"the"}, 0},                                         // no content word
 	} {
-		if got := titleShare(c.title, c.terms); got != c.want {
+		if got := titleShare(runnel.Words(c.title), c.terms); got != c.want {
 			t.Errorf("titleShare(%q, %q) = %v, want %v", c.title, c.terms, got, c.want)
 		}
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -68,17 +69,19 @@ func wordSpans(text string) []span {
 }
 
 // snippet returns about snippetWords words of text around the words that
-// are keys of the question (as the analyzer reads them), with "..." where
-// it cuts: the window with the most distinct question words, centred on
-// them. Without any, it is the start of the text.
-func snippet(text string, an *analyzer, keys map[string]bool) string {
+// are the question's (term returns the term of a folded word, and keys
+// says which terms the question has), with "..." where it cuts: the window
+// with the most distinct question words, centred on them. Without any, it
+// is the start of the text.
+func snippet(text string, term func(string) (int32, bool), keys map[int32]bool) string {
 	spans := wordSpans(text)
 	if len(spans) == 0 {
 		return strings.TrimSpace(text)
 	}
-	hit := make([]string, len(spans)) // the key a word matches, or ""
+	hit := make([]int32, len(spans)) // the term a word matches, or -1
 	for i, s := range spans {
-		if k := an.term(fold(text[s.start:s.end])); keys[k] {
+		hit[i] = -1
+		if k, ok := term(fold(text[s.start:s.end])); ok && keys[k] {
 			hit[i] = k
 		}
 	}
@@ -86,13 +89,13 @@ func snippet(text string, an *analyzer, keys map[string]bool) string {
 	best, bestDistinct, bestHits := 0, -1, -1
 	for start := 0; start+n <= len(spans); start++ {
 		distinct, hits := 0, 0
-		var seen []string
+		var seen []int32
 		for _, k := range hit[start : start+n] {
-			if k == "" {
+			if k < 0 {
 				continue
 			}
 			hits++
-			if !contains(seen, k) {
+			if !slices.Contains(seen, k) {
 				seen = append(seen, k)
 				distinct++
 			}
@@ -105,7 +108,7 @@ func snippet(text string, an *analyzer, keys map[string]bool) string {
 		// Centre the window on its matches.
 		first, last := -1, -1
 		for i := best; i < best+n; i++ {
-			if hit[i] != "" {
+			if hit[i] >= 0 {
 				if first < 0 {
 					first = i
 				}
@@ -132,13 +135,4 @@ func snippet(text string, an *analyzer, keys map[string]bool) string {
 		b.WriteString("...")
 	}
 	return b.String()
-}
-
-func contains(set []string, s string) bool {
-	for _, x := range set {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
