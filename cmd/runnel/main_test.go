@@ -334,6 +334,7 @@ func TestAskFailures(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "x.db")
 	tests := []struct {
 		args []string
 		code int
@@ -349,7 +350,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"import", "-h"}, 0, "-prune"},
 		{[]string{"import"}, 2, "no PATH"},
 		{[]string{"serve", "--nope"}, 2, "flag provided but not defined"},
-		{[]string{"import", "--db", "x.db", "/does/not/exist"}, 1, "/does/not/exist"},
+		{[]string{"import", "--db", db, "/does/not/exist"}, 1, "/does/not/exist"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
