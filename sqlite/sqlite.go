@@ -2,10 +2,12 @@
 // using the pure-Go driver modernc.org/sqlite so that runnel stays one static
 // binary built with CGO_ENABLED=0.
 //
-// Passages are found with FTS5 and ranked with bm25, weighting a match in an
-// article's title or tags above one in its body. The schema is created and
-// upgraded by the SQL files in migrations/, embedded in the binary; the
-// database records the version it is at in PRAGMA user_version.
+// Passages are found by a full-text index in memory (index.go), built from
+// the database when the store opens and kept in step with every write, and
+// ranked with BM25, weighting a match in an article's title or tags above
+// one in its body. The schema is created and upgraded by the SQL files in
+// migrations/, embedded in the binary; the database records the version it
+// is at in PRAGMA user_version.
 //
 // The database runs in WAL mode, so searches proceed while an import writes.
 // Writes go through a pool of a single connection that starts its
