@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/corpus"
+	"github.com/runnel/runnel/markdown"
 )
 
 // benchWords is the head of the synthetic corpus's vocabulary: real words,
@@ -158,4 +160,50 @@ func BenchmarkPut(b *testing.B) {
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(i)/sec, "articles/s")
 	b.ReportMetric(float64(i*5)/sec, "passages/s")
+}
+
+// BenchmarkPipeline measures the answer pipeline without generation on the
+// embedded articles: ParseQuestion, then the Answerer's search, tags, titles,
+// sources and term counts, with a generator that answers nothing. Run it on
+// one core to read it as questions a second a core:
+//
+//	go test ./sqlite -run '^$' -bench Pipeline -cpu 1
+func BenchmarkPipeline(b *testing.B) {
+	ctx := context.Background()
+	s := mustOpen(b)
+	if _, err := markdown.PutFS(ctx, s, corpus.FS()); err != nil {
+		b.Fatal(err)
+	}
+	a := &runnel.Answerer{Searcher: s, Generator: nopGenerator{}}
+	questions := []string{
+		"what is websocket?", "how does chunked transfer encoding work?", "what is ndjson",
+		"why do proxies buffer streaming responses", "what is backpressure", "server-sent events reconnect",
+		"how does tls 1.3 handshake work", "what is http/2 multiplexing", "dns ttl caching",
+		"cors preflight request", "load balancing long lived connections", "tcp slow start",
+		"how to stream from aws lambda", "what is quic", "nagle algorithm delayed ack",
+		"graceful shutdown of streams", "rate limiting token bucket", "compression breaks streaming",
+		"how do I resume a stream after a disconnect?", "why does nginx buffer my responses?",
+		"what is head of line blocking", "how do etags work", "sticky sessions for websockets",
+		"how do I flush a response in go", "what timeouts does a streaming server need",
+	}
+	emit := func(runnel.Event) error { return nil }
+	i := 0
+	for b.Loop() {
+		q, err := runnel.ParseQuestion(questions[i%len(questions)], 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Answer(ctx, q, emit); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "questions/s")
+}
+
+// nopGenerator answers every prompt with nothing.
+type nopGenerator struct{}
+
+func (nopGenerator) Generate(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+	return runnel.Done{FinishReason: runnel.FinishStop}, nil
 }
