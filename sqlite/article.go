@@ -252,13 +252,26 @@ func (s *Store) putTx(ctx context.Context, tx *sql.Tx, slug string, st stored, d
 
 // logChange adds the change of slug to the changes table, for the other
 // processes' indexes, and returns its number.
+// Every pruneEvery changes, the rows older than the last keepChanges go,
+// so that a store that runs for months does not keep every change.
 func logChange(ctx context.Context, tx *sql.Tx, slug string) (int64, error) {
 	r, err := tx.ExecContext(ctx, `INSERT INTO changes (slug) VALUES (?)`, slug)
 	if err != nil {
 		return 0, err
 	}
-	return r.LastInsertId()
+	seq, err := r.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if seq%pruneEvery == 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM changes WHERE seq <= ?`, seq-keepChanges); err != nil {
+			return 0, err
+		}
+	}
+	return seq, nil
 }
+
+const pruneEvery = 4096
 
 // articleColumns are the columns scanArticle reads, body excluded.
 const articleColumns = `a.slug, a.title, a.date, a.description, a.keywords, a.section, a.lang, a.source,
