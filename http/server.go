@@ -285,7 +285,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 		sink: newResponseSink(w, s.writeTimeout()),
 		ping: s.pingInterval(),
 		via:  transportName(enc),
-		buf:  make([]byte, 0, 4096),
 	}
 	p.serve(r.Context())
 }

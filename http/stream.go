@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -245,7 +246,8 @@ func (p *pump) loop(ctx context.Context) outcome {
 		defer timer.Stop()
 		ping = timer.C
 	}
-	p.buf, p.ends = p.enc.begin(p.buf[:0]), p.ends[:0]
+	defer p.release()
+	p.buf, p.ends = p.enc.begin(p.take()), p.ends[:0]
 	if len(p.buf) > 0 {
 		if err := p.write(); err != nil {
 			return outcome{"client left", slog.LevelInfo, err}
@@ -267,10 +269,13 @@ func (p *pump) loop(ctx context.Context) outcome {
 		if p.last.Terminal() || more == nil {
 			return p.ended()
 		}
+		// Waiting, perhaps for a long while: the buffer goes back to the
+		// pool, so that an idle stream holds none.
+		p.release()
 		select {
 		case <-more:
 		case <-ping:
-			p.buf, p.ends = p.enc.ping(p.buf[:0]), p.ends[:0]
+			p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
 			if err := p.write(); err != nil {
 				return outcome{"client left", slog.LevelInfo, err}
 			}
@@ -297,7 +302,7 @@ func (p *pump) loop(ctx context.Context) outcome {
 // the channel that says when there may be more (closed already when the
 // buffer filled up), nil once the log has nothing more to give.
 func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
-	p.buf, p.ends = p.buf[:0], p.ends[:0]
+	p.buf, p.ends = p.take(), p.ends[:0]
 	for !p.last.Terminal() {
 		if len(p.buf) >= maxBatch {
 			return ready, nil
@@ -320,6 +325,27 @@ func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
 		}
 	}
 	return nil, nil
+}
+
+// bufPool holds the pumps' write buffers while their streams wait.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// take returns the pump's buffer, empty, from the pool if it has none.
+func (p *pump) take() []byte {
+	if p.buf == nil {
+		p.buf = (*bufPool.Get().(*[]byte))[:0]
+	}
+	return p.buf[:0]
+}
+
+// release gives the buffer back to the pool; one that a burst grew far
+// past the batch size is left to the collector.
+func (p *pump) release() {
+	if p.buf != nil && cap(p.buf) <= 2*maxBatch {
+		b := p.buf[:0]
+		bufPool.Put(&b)
+	}
+	p.buf = nil
 }
 
 // ready is a closed channel: more is ready now.
@@ -404,7 +430,7 @@ func (p *pump) ended() outcome {
 // run's log: the run goes on (or is someone else's), and the reader may
 // resume it.
 func (p *pump) fail(e *runnel.Error, cause error) outcome {
-	b, _ := p.enc.event(p.buf[:0], runnel.Event{Type: runnel.EventError, Err: e})
+	b, _ := p.enc.event(p.take(), runnel.Event{Type: runnel.EventError, Err: e})
 	p.buf, p.ends = b, append(p.ends[:0], len(b))
 	p.last = runnel.EventError
 	p.events++
