@@ -268,10 +268,11 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 // CountTerms returns how many passages contain each of terms, as Search
 // matches it (stemmed, in any field), and how many passages there are.
 // It implements runnel.TermCounter.
+//
+// Like TagsNamed it reads the index as the question's Search left it: the
+// Answerer calls them right after Search, and one look at the changes
+// table a question is enough.
 func (s *Store) CountTerms(ctx context.Context, terms []string) ([]int, int, error) {
-	if err := s.catchUp(ctx); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: count terms: %w", err)
-	}
 	ix := s.idx.Load()
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -284,10 +285,8 @@ func (s *Store) CountTerms(ctx context.Context, terms []string) ([]int, int, err
 
 // TagsNamed returns the distinct tags whose normalised form is one of
 // names, sorted.
+// It reads the index as the last Search left it.
 func (s *Store) TagsNamed(ctx context.Context, names []string) ([]string, error) {
-	if err := s.catchUp(ctx); err != nil {
-		return nil, fmt.Errorf("sqlite: tags named: %w", err)
-	}
 	ix := s.idx.Load()
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
