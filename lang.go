@@ -3,7 +3,6 @@ package runnel
 import (
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/text/language"
 )
@@ -22,20 +21,6 @@ func ParseLang(s string) (string, error) {
 		return "", Errorf(EINVALID, "%q is not a language tag; want one such as en, de, ja or zh-Hans.", s)
 	}
 	return t.String(), nil
-}
-
-// IsEnglish reports whether articles in lang are indexed as English, with
-// English stemming: lang is empty (the default) or an English tag.
-func IsEnglish(lang string) bool {
-	if lang == "" {
-		return true
-	}
-	t, err := language.Parse(lang)
-	if err != nil {
-		return false
-	}
-	base, _ := t.Base()
-	return base.String() == "en"
 }
 
 // DetectLang guesses the language of an article that names none, from its
@@ -138,51 +123,9 @@ func SegmentCJK(s string) string {
 	return b.String()
 }
 
-// JoinCJK undoes SegmentCJK where it can: overlapping pairs of CJK
-// characters become the run they came from again. The spaces SegmentCJK
-// put around a run stay.
-func JoinCJK(s string) string {
-	if !hasCJK(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	var last rune // the last CJK character written, if the text ends with one
-	for i := 0; i < len(s); {
-		// A pair that continues the run just written: write its second
-		// character only, and drop the space before it.
-		if s[i] == ' ' && last != 0 {
-			if r1, n1 := utf8.DecodeRuneInString(s[i+1:]); r1 == last {
-				r2, n2 := utf8.DecodeRuneInString(s[i+1+n1:])
-				end := i + 1 + n1 + n2
-				if IsCJK(r2) && (end == len(s) || !IsCJK(firstRune(s[end:]))) {
-					b.WriteRune(r2)
-					last = r2
-					i = end
-					continue
-				}
-			}
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		b.WriteRune(r)
-		if IsCJK(r) {
-			last = r
-		} else {
-			last = 0
-		}
-		i += n
-	}
-	return b.String()
-}
-
 func endsInSpace(b *strings.Builder) bool {
 	s := b.String()
 	return s != "" && s[len(s)-1] == ' '
-}
-
-func firstRune(s string) rune {
-	r, _ := utf8.DecodeRuneInString(s)
-	return r
 }
 
 func hasCJK(s string) bool {

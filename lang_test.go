@@ -18,17 +18,6 @@ func TestParseLang(t *testing.T) {
 	}
 }
 
-func TestIsEnglish(t *testing.T) {
-	for _, tt := range []struct {
-		lang string
-		want bool
-	}{{"", true}, {"en", true}, {"en-GB", true}, {"de", false}, {"zh-Hans", false}, {"ja", false}} {
-		if got := IsEnglish(tt.lang); got != tt.want {
-			t.Errorf("IsEnglish(%q) = %v, want %v", tt.lang, got, tt.want)
-		}
-	}
-}
-
 func TestDetectLang(t *testing.T) {
 	for _, tt := range []struct{ text, want string }{
 		{"A WebSocket is a long-lived connection.", ""},
@@ -58,19 +47,5 @@ func TestSegmentCJK(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("SegmentCJK(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-	}
-	// JoinCJK gives the runs back, spaces around them aside.
-	for _, tt := range []struct{ in, want string }{
-		{"全文検索", "全文検索"},
-		{"使用HTTP缓存。", "使用 HTTP 缓存 。"},
-		{"no CJK here", "no CJK here"},
-	} {
-		if got := JoinCJK(SegmentCJK(tt.in)); got != tt.want {
-			t.Errorf("JoinCJK(SegmentCJK(%q)) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	// A snippet may start inside a pair.
-	if got := JoinCJK("文検 検索"); got != "文検索" {
-		t.Errorf("JoinCJK of a cut run = %q", got)
 	}
 }

@@ -131,13 +131,6 @@ func (a *analyzer) term(w string) string {
 	return a.prefix + w
 }
 
-// terms calls f with the key of every term of text, in order; extra is
-// true for the whole of a version number, which its numbers follow and
-// which does not count towards the text's length.
-func (a *analyzer) terms(text string, f func(term string, extra bool)) {
-	eachWord(text, func(w string, extra bool) { f(a.term(w), extra) })
-}
-
 // words calls f with every word of text, folded: lower case, diacritics
 // removed. A version number comes whole and then in its numbers.
 func words(text string, f func(w string)) {
