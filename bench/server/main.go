@@ -21,7 +21,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -107,28 +106,20 @@ func newServer(store *sqlite.Store, logger *slog.Logger, gen runnel.Generator) *
 // embedded articles that the returned function removes: what `runnel
 // serve` does with no -db and no -articles.
 func openStore(ctx context.Context, db string) (*sqlite.Store, func(), error) {
-	tmp := ""
-	if db == "" {
-		dir, err := os.MkdirTemp("", "runnel-bench-")
-		if err != nil {
-			return nil, nil, err
-		}
-		tmp, db = dir, filepath.Join(dir, "runnel.db")
+	tmp := db == ""
+	var store *sqlite.Store
+	var closeFn func()
+	var err error
+	if tmp {
+		store, closeFn, err = sqlite.OpenTemp(ctx)
+	} else {
+		store, err = sqlite.Open(ctx, db)
+		closeFn = func() { store.Close() }
 	}
-	store, err := sqlite.Open(ctx, db)
 	if err != nil {
-		if tmp != "" {
-			os.RemoveAll(tmp)
-		}
 		return nil, nil, err
 	}
-	closeFn := func() {
-		store.Close()
-		if tmp != "" {
-			os.RemoveAll(tmp)
-		}
-	}
-	if tmp != "" {
+	if tmp {
 		if _, err := markdown.PutFS(ctx, store, corpus.FS()); err != nil {
 			closeFn()
 			return nil, nil, fmt.Errorf("load embedded articles: %w", err)

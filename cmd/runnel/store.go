@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/runnel/runnel/corpus"
@@ -28,26 +26,18 @@ func (sf *storeFlags) bind(c *config) {
 // temporary database, removed by the returned close function, from the
 // -articles or else from the embedded corpus.
 func (sf *storeFlags) open(ctx context.Context, stderr io.Writer) (*sqlite.Store, func(), error) {
-	dbPath, tmp := sf.db, ""
-	if dbPath == "" {
-		dir, err := os.MkdirTemp("", "runnel-")
-		if err != nil {
-			return nil, nil, err
-		}
-		tmp, dbPath = dir, filepath.Join(dir, "runnel.db")
+	var store *sqlite.Store
+	var closeFn func()
+	tmp := sf.db == ""
+	var err error
+	if tmp {
+		store, closeFn, err = sqlite.OpenTemp(ctx)
+	} else {
+		store, err = sqlite.Open(ctx, sf.db)
+		closeFn = func() { store.Close() }
 	}
-	store, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
-		if tmp != "" {
-			os.RemoveAll(tmp)
-		}
 		return nil, nil, err
-	}
-	closeFn := func() {
-		store.Close()
-		if tmp != "" {
-			os.RemoveAll(tmp)
-		}
 	}
 	var paths []string
 	for _, p := range strings.Split(sf.articles, ",") {
@@ -64,7 +54,7 @@ func (sf *storeFlags) open(ctx context.Context, stderr io.Writer) (*sqlite.Store
 			return nil, nil, fmt.Errorf("import: %w", err)
 		}
 		fmt.Fprintln(stderr, "articles:", sum)
-	case tmp != "":
+	case tmp:
 		if _, err := markdown.PutFS(ctx, store, corpus.FS()); err != nil {
 			closeFn()
 			return nil, nil, fmt.Errorf("load embedded articles: %w", err)
