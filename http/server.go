@@ -252,7 +252,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 	defer s.streams.Done()
 	detach := run.Attach()
 	defer detach()
+	if p := s.newPump(w, r, run, after, enc, cp, reqID); p != nil {
+		p.serve(r.Context())
+	}
+}
 
+// newPump writes the response headers of a stream and returns the pump
+// that carries run to it, or nil if the client is gone already. It is not
+// inlined into stream: a stream's goroutine stays parked below stream for
+// the life of the stream, and a frame with room for all this would keep
+// every open stream's stack at twice the size (see logRequest).
+//
+//go:noinline
+func (s *Server) newPump(w http.ResponseWriter, r *http.Request, run runnel.Run, after int, enc encoder, cp *checkpoints, reqID string) *pump {
 	h := w.Header()
 	h.Set("Content-Type", enc.contentType())
 	h.Set("Cache-Control", "no-cache, no-transform")
@@ -267,7 +279,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 		// at once that it is connected. (A new run's query event goes out
 		// at once and carries the headers with it.)
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return
+			return nil
 		}
 	}
 	tracker := trackerOf(r)
@@ -280,13 +292,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		s.Logger.Warn("clear write deadline", "err", err)
 	}
-	p := &pump{
+	return &pump{
 		s: s, run: run, enc: enc, after: after, encoded: after, cp: cp, reqID: reqID, tracker: tracker,
 		sink: newResponseSink(w, s.writeTimeout()),
 		ping: s.pingInterval(),
 		via:  transportName(enc),
 	}
-	p.serve(r.Context())
 }
 
 // RunIDHeader is the response header that names the run a stream carries.

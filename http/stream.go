@@ -202,6 +202,11 @@ type pump struct {
 	ends []int
 	evs  []runnel.Event
 
+	// The timers loop waits on: the request's deadline, and the silence
+	// after which a ping goes out. Nil when there is none.
+	deadlineTimer, pingTimer *time.Timer
+	deadlineC, pingC         <-chan time.Time
+
 	events int              // events written
 	last   runnel.EventType // the last event written
 }
@@ -221,7 +226,15 @@ func (p *pump) serve(ctx context.Context) {
 	if p.cp != nil {
 		defer close(p.cp.gone)
 	}
-	o := p.loop(ctx)
+	p.log(ctx, p.loop(ctx), start)
+}
+
+// log writes the line that says how the stream ended. Like everything the
+// pump does only once, it is kept out of the frames that stay on the
+// stack while the stream is open (see logRequest).
+//
+//go:noinline
+func (p *pump) log(ctx context.Context, o outcome, start time.Time) {
 	attrs := []any{"run", p.run.ID(), "request_id", p.reqID, "via", p.via, "events", p.events,
 		"last", string(p.last), "duration", time.Since(start).Round(time.Microsecond)}
 	if o.err != nil {
@@ -230,40 +243,25 @@ func (p *pump) serve(ctx context.Context) {
 	p.s.Logger.Log(ctx, o.level, o.msg, attrs...)
 }
 
+// loop is where a stream's goroutine waits for the life of the stream, so
+// it keeps its frame small: the timers live in the pump, and what happens
+// once (setting up, the first write, failing) is in functions of its own.
 func (p *pump) loop(ctx context.Context) outcome {
-	var deadline <-chan time.Time
-	if dl, ok := ctx.Deadline(); ok {
-		// Later than the run's own deadline (deadlineMargin), so the run
-		// that this request started ends with its own timeout first.
-		t := time.NewTimer(time.Until(dl) - deadlineMargin/2)
-		defer t.Stop()
-		deadline = t.C
-	}
-	var ping <-chan time.Time
-	var timer *time.Timer
-	if p.ping > 0 && len(p.enc.ping(nil)) > 0 {
-		timer = time.NewTimer(p.ping)
-		defer timer.Stop()
-		ping = timer.C
-	}
-	defer p.release()
-	p.buf, p.ends = p.enc.begin(p.take()), p.ends[:0]
-	if len(p.buf) > 0 {
-		if err := p.write(); err != nil {
-			return outcome{"client left", slog.LevelInfo, err}
-		}
+	defer p.stopTimers()
+	if o, ok := p.begin(ctx); !ok {
+		return o
 	}
 	for {
 		more, err := p.fill(ctx)
 		if err != nil {
-			return p.fail(&runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The run's log could not be read; resume it.", Retryable: true}, err)
+			return p.fail(errLogRead, err)
 		}
 		if len(p.buf) > 0 {
 			if err := p.write(); err != nil {
-				return outcome{"client left", slog.LevelInfo, err}
+				return left(err)
 			}
-			if timer != nil {
-				timer.Reset(p.ping)
+			if p.pingTimer != nil {
+				p.pingTimer.Reset(p.ping)
 			}
 		}
 		if p.last.Terminal() || more == nil {
@@ -274,25 +272,83 @@ func (p *pump) loop(ctx context.Context) outcome {
 		p.release()
 		select {
 		case <-more:
-		case <-ping:
-			p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
-			if err := p.write(); err != nil {
-				return outcome{"client left", slog.LevelInfo, err}
+		case <-p.pingC:
+			if err := p.sendPing(); err != nil {
+				return left(err)
 			}
-			timer.Reset(p.ping)
 		case <-ctx.Done():
-			return outcome{"client left", slog.LevelInfo, context.Cause(ctx)}
-		case <-deadline:
+			return left(context.Cause(ctx))
+		case <-p.deadlineC:
 			return p.fail(errDeadline, nil)
 		case <-p.s.stopping:
-			// The producer ends the run with its own error event; a run
-			// produced elsewhere is the reader's to resume elsewhere.
-			if p.drain(ctx) {
-				return p.ended()
-			}
-			return p.fail(errShutdown, nil)
+			return p.stop(ctx)
 		}
 	}
+}
+
+// errLogRead is the error a reader gets when the run's log fails.
+var errLogRead = &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The run's log could not be read; resume it.", Retryable: true}
+
+// left is the outcome of a stream whose reader went away.
+func left(err error) outcome { return outcome{"client left", slog.LevelInfo, err} }
+
+// begin starts the timers and writes what the encoder opens a stream with.
+// It reports false, and how the stream ended, if the reader is gone.
+//
+//go:noinline
+func (p *pump) begin(ctx context.Context) (outcome, bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		// Later than the run's own deadline (deadlineMargin), so the run
+		// that this request started ends with its own timeout first.
+		p.deadlineTimer = time.NewTimer(time.Until(dl) - deadlineMargin/2)
+		p.deadlineC = p.deadlineTimer.C
+	}
+	if p.ping > 0 && len(p.enc.ping(nil)) > 0 {
+		p.pingTimer = time.NewTimer(p.ping)
+		p.pingC = p.pingTimer.C
+	}
+	p.buf, p.ends = p.enc.begin(p.take()), p.ends[:0]
+	if len(p.buf) > 0 {
+		if err := p.write(); err != nil {
+			return left(err), false
+		}
+	}
+	return outcome{}, true
+}
+
+// stopTimers stops the timers begin started and gives the buffer back.
+func (p *pump) stopTimers() {
+	if p.deadlineTimer != nil {
+		p.deadlineTimer.Stop()
+	}
+	if p.pingTimer != nil {
+		p.pingTimer.Stop()
+	}
+	p.release()
+}
+
+// sendPing writes a ping after a silence.
+//
+//go:noinline
+func (p *pump) sendPing() error {
+	p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
+	if err := p.write(); err != nil {
+		return err
+	}
+	p.pingTimer.Reset(p.ping)
+	return nil
+}
+
+// stop ends the stream when the server shuts down. The producer ends the
+// run with its own error event; a run produced elsewhere is the reader's
+// to resume elsewhere.
+//
+//go:noinline
+func (p *pump) stop(ctx context.Context) outcome {
+	if p.drain(ctx) {
+		return p.ended()
+	}
+	return p.fail(errShutdown, nil)
 }
 
 // fill encodes into the buffer the events the log holds after the last one

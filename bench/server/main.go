@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,11 +43,20 @@ func main() {
 		tokens   = flag.Int("tokens", 200, "tokens in every answer")
 		interval = flag.Duration("interval", 10*time.Millisecond, "pause between tokens; 0 for none")
 		logLevel = flag.String("log-level", "warn", "log level: debug, info, warn or error")
+		debug    = flag.String("pprof", "", "serve net/http/pprof on `host:port` (a listener of its own), for profiles under load")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 || *tokens < 0 || *interval < 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *debug != "" {
+		go func() {
+			// The default mux carries net/http/pprof's handlers.
+			if err := http.ListenAndServe(*debug, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "bench/server: pprof:", err)
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
