@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -131,7 +132,20 @@ func (s *Store) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel
 	case limit > maxSearchLimit:
 		limit = maxSearchLimit
 	}
+	// A search is all CPU, a millisecond or so of it, and a crowd of them
+	// at once (a thousand questions in a second) would share the cores
+	// with every open stream's writes: first bytes and tokens would wait
+	// behind searches. So searches take turns, one a core, and each first
+	// yields once, letting what is ready to run (writes of the streams
+	// already open, new requests' first bytes) go before it.
+	select {
+	case s.turns <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	runtime.Gosched()
 	ps, err := s.search(ctx, qwords, q, limit)
+	<-s.turns
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %q: %w", q.Terms, err)
 	}

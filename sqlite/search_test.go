@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -533,5 +534,46 @@ func TestSearchVersion(t *testing.T) {
 	mustPut(t, s, &runnel.Article{Slug: "new", Title: "Release notes", Passages: []runnel.Passage{{Text: "Version 24.04 ships in April."}}})
 	if got := slugsOf(mustSearch(t, s, "24.04", 5)); !slices.Equal(got, []string{"new"}) {
 		t.Errorf("Search(24.04) = %q, want only the article with that version, not the one with 24 and 04 apart", got)
+	}
+}
+
+// TestSearchTakesTurns shows that searches run at most one a core: with
+// every turn taken, a search waits, gives up with its context's cause, and
+// runs as soon as a turn is free.
+func TestSearchTakesTurns(t *testing.T) {
+	s := searchCorpus(t)
+	q, err := runnel.ParseQuestion("websocket proxies", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(s.turns) {
+		s.turns <- struct{}{}
+	}
+	gone := errors.New("the reader left")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Search(ctx, q, 5)
+		errc <- err
+	}()
+	cancel(gone)
+	if err := <-errc; !errors.Is(err, gone) {
+		t.Fatalf("search waiting for a turn, canceled: err %v, want %v", err, gone)
+	}
+
+	got := make(chan []runnel.Passage, 1)
+	go func() {
+		ps, err := s.Search(context.Background(), q, 5)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ps
+	}()
+	<-s.turns // one turn frees
+	if ps := <-got; len(ps) == 0 || ps[0].Slug != "websockets" {
+		t.Fatalf("search after a turn freed: %v", slugsOf(ps))
+	}
+	if n := len(s.turns); n != cap(s.turns)-1 {
+		t.Fatalf("turns taken after the search: %d, want %d (it gave its turn back)", n, cap(s.turns)-1)
 	}
 }

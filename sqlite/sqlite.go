@@ -57,6 +57,7 @@ type Store struct {
 	stmts   stmtCache               // prepared read statements
 
 	idx     atomic.Pointer[index] // the full-text index, in memory (index.go)
+	turns   chan struct{}         // a token for each search that may run at once (Search)
 	syncMu  sync.Mutex            // held while the index changes: by a write, or applying the changes table
 	writeMu sync.Mutex            // held by a write from its transaction to its update of the index
 
@@ -75,7 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{path: path}
+	s := &Store{path: path, turns: make(chan struct{}, runtime.GOMAXPROCS(0))}
 
 	// The pragmas go in the DSN because database/sql opens connections when
 	// it likes: a pragma run once on Open would reach one connection only.
