@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	details := fs.String("details", "", "write every question's outcome to this JSONL file")
 	minScore := fs.Float64("min-score", 0, "the extractive generator's MinScore to try instead of its default")
 	minCoverage := fs.Float64("min-coverage", 0, "the extractive generator's MinCoverage to try instead of its default")
-	rank := fs.String("rank", "", "ranking to try instead of the default: title=10,heading=4,tags=8,meta=2,body=1,boost=2 (any of them)")
+	rank := fs.String("rank", "", "ranking to try instead of the default: title=10,heading=4,tags=8,meta=2,body=1,boost=2,def=1.5 (any of them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func unlisted(answer string, sources []string, passages []runnel.Passage) []stri
 func parseRanking(s string) (sqlite.Ranking, error) {
 	r := sqlite.DefaultRanking
 	fields := map[string]*float64{"title": &r.Title, "heading": &r.Heading, "tags": &r.Tags,
-		"meta": &r.Meta, "body": &r.Body, "boost": &r.TitleBoost}
+		"meta": &r.Meta, "body": &r.Body, "boost": &r.TitleBoost, "def": &r.Definition}
 	for kv := range strings.SplitSeq(s, ",") {
 		if kv == "" {
 			continue

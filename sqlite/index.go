@@ -72,8 +72,9 @@ type posting struct {
 type doc struct {
 	id     int64 // passages.id
 	art    *artInfo
-	length int32   // tokens in all fields
-	terms  []int32 // distinct terms, to update the lists when it goes
+	length int32    // tokens in all fields
+	terms  []int32  // distinct terms, to update the lists when it goes
+	defs   []string // the subjects its first sentences define (define.go)
 	alive  bool
 }
 
@@ -190,7 +191,8 @@ func (ix *index) put(a indexArticle) {
 		}
 		dterms := slices.Clone(terms)
 		slices.Sort(dterms)
-		ix.docs = append(ix.docs, doc{id: p.id, art: art, length: length, terms: dterms, alive: true})
+		ix.docs = append(ix.docs, doc{id: p.id, art: art, length: length, terms: dterms,
+			defs: definedSubjects(art.an, p.text), alive: true})
 		art.docs = append(art.docs, d)
 		ix.live++
 		ix.tokens += int64(length)
@@ -229,7 +231,7 @@ func (ix *index) removeLocked(slug string) {
 		for _, t := range dc.terms {
 			ix.lists[t].df--
 		}
-		dc.terms = nil
+		dc.terms, dc.defs = nil, nil
 		ix.live--
 		ix.dead++
 		ix.tokens -= int64(dc.length)

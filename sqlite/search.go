@@ -53,11 +53,15 @@ type Ranking struct {
 	// question's terms the title holds: a one-word title such as
 	// "Overview" names little of "overview of docker networking".
 	TitleBoost float64
+	// Definition multiplies the score of a passage that opens by defining
+	// what the question asks to define ("what is a WebSocket?" and "A
+	// WebSocket is ..."; define.go). 0 or 1 leaves it out.
+	Definition float64
 }
 
 // DefaultRanking is the ranking a new Store uses, tuned on the labelled
 // questions of make eval (docs/quality.md).
-var DefaultRanking = Ranking{Title: 10, Heading: 4, Tags: 8, Meta: 2, Body: 1, TitleBoost: 2}
+var DefaultRanking = Ranking{Title: 10, Heading: 4, Tags: 8, Meta: 2, Body: 1, TitleBoost: 2, Definition: 1.5}
 
 // SetRanking makes the store rank searches by r from now on. It is safe to
 // call while searches run.
@@ -174,9 +178,25 @@ func (s *Store) search(ctx context.Context, qwords []string, q runnel.Query, lim
 	ix.mu.RLock()
 	ranked := ix.rank(qwords, rk, ix.tagged(tags), limit*candidatesPer)
 	hits := make([]hit, len(ranked))
+	subject := definitionSubject(q.Text)
+	var keys map[*analyzer]string // the subject's key in each article's language
 	for i, r := range ranked {
 		d := &ix.docs[r.doc]
 		hits[i] = hit{doc: r.doc, id: d.id, art: d.art, score: r.score}
+		if subject == nil || len(d.defs) == 0 {
+			continue
+		}
+		key, ok := keys[d.art.an]
+		if !ok {
+			if keys == nil {
+				keys = map[*analyzer]string{}
+			}
+			key = subjectKey(d.art.an, subject)
+			keys[d.art.an] = key
+		}
+		if slices.Contains(d.defs, key) && rk.Definition > 0 {
+			hits[i].score *= rk.Definition
+		}
 	}
 	ix.mu.RUnlock()
 
