@@ -3,6 +3,7 @@ package sqlite
 import (
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -18,8 +19,10 @@ type span struct{ start, end int }
 // wordSpans returns the words of text where they are. A run of CJK
 // characters gives a word for each pair of characters, as the index reads
 // it.
-func wordSpans(text string) []span {
-	var out []span
+func wordSpans(text string) []span { return appendWordSpans(nil, text) }
+
+// appendWordSpans is wordSpans appending to out.
+func appendWordSpans(out []span, text string) []span {
 	start := -1
 	var cjk []int // offsets of the CJK characters of the current run
 	flushCJK := func(end int) {
@@ -68,17 +71,33 @@ func wordSpans(text string) []span {
 	return out
 }
 
+// snippetScratch is the words and matches of the passage that snippet
+// reads, kept for the next passage: a snippet reads every word of its
+// passage, and these were half of what a question allocated.
+type snippetScratch struct {
+	spans []span
+	hit   []int32
+}
+
+var snippetPool = sync.Pool{New: func() any { return new(snippetScratch) }}
+
 // snippet returns about snippetWords words of text around the words that
 // are the question's (term returns the term of a folded word, and keys
 // says which terms the question has), with "..." where it cuts: the window
 // with the most distinct question words, centred on them. Without any, it
 // is the start of the text.
 func snippet(text string, term func(string) (int32, bool), keys map[int32]bool) string {
-	spans := wordSpans(text)
+	sc := snippetPool.Get().(*snippetScratch)
+	defer snippetPool.Put(sc)
+	sc.spans = appendWordSpans(sc.spans[:0], text)
+	spans := sc.spans
 	if len(spans) == 0 {
 		return strings.TrimSpace(text)
 	}
-	hit := make([]int32, len(spans)) // the term a word matches, or -1
+	if cap(sc.hit) < len(spans) {
+		sc.hit = make([]int32, len(spans))
+	}
+	hit := sc.hit[:len(spans)] // the term a word matches, or -1
 	for i, s := range spans {
 		hit[i] = -1
 		if k, ok := term(fold(text[s.start:s.end])); ok && keys[k] {
