@@ -125,7 +125,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 			if bi+1 < len(bs) && bs[bi+1].isCode() {
 				next = &bs[bi+1]
 			}
-			toks := sentencesOf(split, text)
+			toks := cachedSentences(split, text)
 			for si, s := range toks {
 				index++
 				text := clean(s)

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -441,9 +442,69 @@ func sentencesOf(split interface {
 	return out
 }
 
+// sentenceCache keeps the sentences of the blocks split lately: the same
+// passages answer many questions, and splitting is most of the cost of an
+// answer. It forgets everything when it holds maxCachedBlocks blocks or
+// maxCachedBytes of text, which is simpler than an LRU and as good for a
+// cache that mostly hits the popular passages.
+var sentenceCache struct {
+	sync.Mutex
+	m     map[string][]string
+	bytes int
+}
+
+const (
+	maxCachedBlocks = 4096
+	maxCachedBytes  = 8 << 20
+)
+
+// cachedSentences is sentencesOf through sentenceCache. The slice it
+// returns is shared: callers only read it.
+func cachedSentences(split interface {
+	Tokenize(string) []*sentences.Sentence
+}, text string) []string {
+	c := &sentenceCache
+	c.Lock()
+	out, ok := c.m[text]
+	c.Unlock()
+	if ok {
+		return out
+	}
+	out = sentencesOf(split, text)
+	c.Lock()
+	if c.m == nil || len(c.m) >= maxCachedBlocks || c.bytes+len(text) > maxCachedBytes {
+		c.m, c.bytes = map[string][]string{}, 0
+	}
+	c.m[text] = out
+	c.bytes += len(text)
+	for _, s := range out {
+		c.bytes += len(s)
+	}
+	c.Unlock()
+	return out
+}
+
 // textSet returns the stems of the content words of s and its version
 // numbers, sorted: what a term is looked up in.
 func textSet(s string) []string { return withVersions(stemSet(wordsOf(s)), s) }
+
+// hasDottedDigits reports whether text has a digit, a dot and a digit in a
+// row, which every version number reVersion matches has.
+func hasDottedDigits(text string) bool {
+	for i := strings.IndexByte(text, '.'); i >= 0; {
+		if i > 0 && i+1 < len(text) && isASCIIDigit(text[i-1]) && isASCIIDigit(text[i+1]) {
+			return true
+		}
+		j := strings.IndexByte(text[i+1:], '.')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+func isASCIIDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // reVersion matches a version number in text, as runnel.ParseQuestion
 // keeps one whole.
@@ -451,8 +512,8 @@ var reVersion = regexp.MustCompile(`(?i)\bv?\d+(?:\.\d+)+\b`)
 
 // withVersions adds the version numbers of text to the sorted set.
 func withVersions(set []string, text string) []string {
-	if !strings.Contains(text, ".") {
-		return set
+	if !hasDottedDigits(text) {
+		return set // the regexp is most of the cost of a sentence's set
 	}
 	vs := reVersion.FindAllString(text, -1)
 	if len(vs) == 0 {

@@ -1,6 +1,7 @@
 package extractive
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -270,5 +271,47 @@ func TestAppositive(t *testing.T) {
 		if got := appositive(tt.sentence, terms); got != tt.want {
 			t.Errorf("appositive(%q) = %v, want %v", tt.sentence, got, tt.want)
 		}
+	}
+}
+
+func TestHasDottedDigits(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Ubuntu 24.04 ships it.": true,
+		"v1.2.3":                 true,
+		"9.":                     false,
+		".5 and 5.":              false,
+		"no dots here":           false,
+		"A sentence. 2 more.":    false,
+		"a.b.c then 3.1":         true,
+		"":                       false,
+	} {
+		if got := hasDottedDigits(s); got != want {
+			t.Errorf("hasDottedDigits(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestSentenceCache shows that the cache answers as the splitter does and
+// stays within its bounds.
+func TestSentenceCache(t *testing.T) {
+	split, err := splitter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "The proxy buffers the response. Set X-Accel-Buffering to no. It then streams."
+	want := sentencesOf(split, text)
+	for range 2 { // a miss, then a hit
+		if got := cachedSentences(split, text); !slices.Equal(got, want) {
+			t.Fatalf("cachedSentences = %q, want %q", got, want)
+		}
+	}
+	for i := range maxCachedBlocks + 10 {
+		cachedSentences(split, fmt.Sprintf("Block %d ends here. Another sentence follows.", i))
+	}
+	sentenceCache.Lock()
+	n, bytes := len(sentenceCache.m), sentenceCache.bytes
+	sentenceCache.Unlock()
+	if n > maxCachedBlocks || bytes > maxCachedBytes {
+		t.Fatalf("cache holds %d blocks, %d bytes; bounds %d, %d", n, bytes, maxCachedBlocks, maxCachedBytes)
 	}
 }
