@@ -124,6 +124,12 @@ echo "== corpus: $ARTICLES articles x $SECTIONS sections"
 # answers /healthz; sets pid.
 start_server() {
 	local name=$1 tokens=$2 interval=$3 p=${port[$1]} log=$OUT/$1-$scenario.log
+	# Something else answering on the port would be measured instead of
+	# the server started here, which would fail to bind.
+	if curl -s -o /dev/null "http://127.0.0.1:$p/" 2>/dev/null; then
+		echo "error: port $p is taken by another process; stop it and run again" >&2
+		return 1
+	fi
 	case $name in
 	runnel)
 		GOMAXPROCS=1 taskset -c 0 "$work/server" -db "$work/bench.db" -addr "127.0.0.1:$p" \
@@ -139,7 +145,7 @@ start_server() {
 	esac
 	pid=$!
 	for _ in $(seq 600); do
-		if curl -sf "http://127.0.0.1:$p/healthz" >/dev/null 2>&1; then
+		if curl -sf "http://127.0.0.1:$p/healthz" >/dev/null 2>&1 && kill -0 "$pid" 2>/dev/null; then
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then break; fi
