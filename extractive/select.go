@@ -138,7 +138,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 					continue
 				}
 				seen[key] = true
-				words := wordsOf(text)
+				words := cachedWords(text)
 				if reIntroPronoun.MatchString(strings.ToLower(text)) {
 					words = append([]string{"this"}, words...) // counts as dependent, below
 				}
@@ -147,7 +147,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 					passage: r,
 					index:   index - 1,
 					words:   words,
-					stems:   withVersions(stemSet(words), text),
+					stems:   cachedTextSet(text), // "this" is no content word
 					n:       n,
 					leadIn:  strings.HasSuffix(text, ":"),
 				}
@@ -197,7 +197,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 	}
 	contexts := make([][]string, len(passages))
 	for r, ps := range passages {
-		contexts[r] = textSet(ps.Title + " " + ps.Heading)
+		contexts[r] = cachedTextSet(ps.Title + " " + ps.Heading)
 	}
 	if counted && g.opts.MinCoverage >= 0 && coverage(passages, terms, weights) < g.opts.MinCoverage {
 		// No passage holds most of what the question asks about, weighed
@@ -499,7 +499,7 @@ func coverage(passages []runnel.Passage, terms []term, weights []float64) float6
 		if len(text) > maxPassageBytes {
 			text = text[:maxPassageBytes]
 		}
-		set := textSet(p.Title + " " + p.Heading + " " + text)
+		set := cachedTextSet(p.Title + " " + p.Heading + " " + text)
 		got := 0.0
 		for j, t := range terms {
 			if t.in(set) {
@@ -528,7 +528,7 @@ func collectionIDF(docs, all int) float64 {
 
 // mentions reports whether text contains one of the terms.
 func mentions(text string, terms []term) bool {
-	set := textSet(text)
+	set := cachedTextSet(text)
 	for _, t := range terms {
 		if t.in(set) {
 			return true

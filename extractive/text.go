@@ -442,47 +442,60 @@ func sentencesOf(split interface {
 	return out
 }
 
-// sentenceCache keeps the sentences of the blocks split lately: the same
-// passages answer many questions, and splitting is most of the cost of an
-// answer. It forgets everything when it holds maxCachedBlocks blocks or
-// maxCachedBytes of text, which is simpler than an LRU and as good for a
-// cache that mostly hits the popular passages.
-var sentenceCache struct {
-	sync.Mutex
-	m     map[string][]string
+// memo remembers the results of a pure function of a text for the texts
+// seen lately: the same passages answer many questions, and splitting them
+// into sentences and words is most of the cost of an answer. It forgets
+// everything at once when it holds maxMemoTexts texts or maxMemoBytes of
+// them, which is simpler than an LRU and as good for a cache that mostly
+// hits the popular passages. What it returns is shared: callers only read
+// it.
+type memo[V any] struct {
+	mu    sync.Mutex
+	m     map[string]V
 	bytes int
 }
 
 const (
-	maxCachedBlocks = 4096
-	maxCachedBytes  = 8 << 20
+	maxMemoTexts = 4096
+	maxMemoBytes = 8 << 20
 )
 
-// cachedSentences is sentencesOf through sentenceCache. The slice it
-// returns is shared: callers only read it.
+func (c *memo[V]) get(text string, f func(string) V) V {
+	c.mu.Lock()
+	v, ok := c.m[text]
+	c.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = f(text)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxMemoTexts || c.bytes+2*len(text) > maxMemoBytes {
+		c.m, c.bytes = map[string]V{}, 0
+	}
+	c.m[text] = v
+	c.bytes += 2 * len(text) // the key, and about as much again for the value
+	c.mu.Unlock()
+	return v
+}
+
+var (
+	sentenceMemo memo[[]string] // block -> its sentences
+	setMemo      memo[[]string] // text -> textSet
+	wordsMemo    memo[[]string] // sentence -> wordsOf
+)
+
+// cachedSentences is sentencesOf through a memo.
 func cachedSentences(split interface {
 	Tokenize(string) []*sentences.Sentence
 }, text string) []string {
-	c := &sentenceCache
-	c.Lock()
-	out, ok := c.m[text]
-	c.Unlock()
-	if ok {
-		return out
-	}
-	out = sentencesOf(split, text)
-	c.Lock()
-	if c.m == nil || len(c.m) >= maxCachedBlocks || c.bytes+len(text) > maxCachedBytes {
-		c.m, c.bytes = map[string][]string{}, 0
-	}
-	c.m[text] = out
-	c.bytes += len(text)
-	for _, s := range out {
-		c.bytes += len(s)
-	}
-	c.Unlock()
-	return out
+	return sentenceMemo.get(text, func(t string) []string { return sentencesOf(split, t) })
 }
+
+// cachedTextSet is textSet through a memo.
+func cachedTextSet(text string) []string { return setMemo.get(text, textSet) }
+
+// cachedWords is wordsOf through a memo.
+func cachedWords(text string) []string { return wordsMemo.get(text, wordsOf) }
 
 // textSet returns the stems of the content words of s and its version
 // numbers, sorted: what a term is looked up in.

@@ -291,7 +291,7 @@ func TestHasDottedDigits(t *testing.T) {
 	}
 }
 
-// TestSentenceCache shows that the cache answers as the splitter does and
+// TestSentenceCache shows that the memo answers as the splitter does and
 // stays within its bounds.
 func TestSentenceCache(t *testing.T) {
 	split, err := splitter()
@@ -304,14 +304,17 @@ func TestSentenceCache(t *testing.T) {
 		if got := cachedSentences(split, text); !slices.Equal(got, want) {
 			t.Fatalf("cachedSentences = %q, want %q", got, want)
 		}
+		if got, want := cachedTextSet(text), textSet(text); !slices.Equal(got, want) {
+			t.Fatalf("cachedTextSet = %q, want %q", got, want)
+		}
 	}
-	for i := range maxCachedBlocks + 10 {
+	for i := range maxMemoTexts + 10 {
 		cachedSentences(split, fmt.Sprintf("Block %d ends here. Another sentence follows.", i))
 	}
-	sentenceCache.Lock()
-	n, bytes := len(sentenceCache.m), sentenceCache.bytes
-	sentenceCache.Unlock()
-	if n > maxCachedBlocks || bytes > maxCachedBytes {
-		t.Fatalf("cache holds %d blocks, %d bytes; bounds %d, %d", n, bytes, maxCachedBlocks, maxCachedBytes)
+	sentenceMemo.mu.Lock()
+	n, bytes := len(sentenceMemo.m), sentenceMemo.bytes
+	sentenceMemo.mu.Unlock()
+	if n > maxMemoTexts || bytes > maxMemoBytes {
+		t.Fatalf("memo holds %d texts, %d bytes; bounds %d, %d", n, bytes, maxMemoTexts, maxMemoBytes)
 	}
 }
