@@ -363,6 +363,9 @@ func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
 		if len(p.buf) >= maxBatch {
 			return ready, nil
 		}
+		if p.evs == nil {
+			p.evs = *evsPool.Get().(*[]runnel.Event)
+		}
 		evs, more, err := p.run.Read(ctx, p.encoded, p.evs[:0])
 		p.evs = evs[:0]
 		switch {
@@ -402,7 +405,18 @@ func (p *pump) release() {
 		bufPool.Put(&b)
 	}
 	p.buf = nil
+	if p.evs != nil {
+		evs := p.evs[:cap(p.evs)]
+		clear(evs) // events hold sources and text the pool must not keep
+		evs = evs[:0]
+		evsPool.Put(&evs)
+		p.evs = nil
+	}
 }
+
+// evsPool holds the slices pumps read the run's log into, while their
+// streams wait: grown to a read's worth of events, one was 20 KB a stream.
+var evsPool = sync.Pool{New: func() any { evs := make([]runnel.Event, 0, 64); return &evs }}
 
 // ready is a closed channel: more is ready now.
 var ready = func() chan struct{} {
