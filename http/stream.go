@@ -382,6 +382,9 @@ func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
 				break
 			}
 		}
+		// The events hold sources and text that neither the slice nor its
+		// pool should keep; only what this read filled needs clearing.
+		clear(evs)
 	}
 	return nil, nil
 }
@@ -406,9 +409,7 @@ func (p *pump) release() {
 	}
 	p.buf = nil
 	if p.evs != nil {
-		evs := p.evs[:cap(p.evs)]
-		clear(evs) // events hold sources and text the pool must not keep
-		evs = evs[:0]
+		evs := p.evs[:0] // fill cleared what it read
 		evsPool.Put(&evs)
 		p.evs = nil
 	}
