@@ -25,6 +25,9 @@ const (
 	EMETHOD    = "method_not_allowed"     // the route does not answer this method
 	EMEDIATYPE = "unsupported_media_type" // the request body's type is not accepted
 
+	EUNAUTHORIZED = "unauthorized" // the server requires an API key and the request has no valid one
+	ERATELIMITED  = "rate_limited" // this client holds too many streams or asks too often; see Retry-After
+
 	// Failures of an OpenAI-compatible upstream (see docs/llm.md).
 	EUPSTREAMAUTH        = "upstream_auth"         // 401 or 403: the key is missing, wrong or not allowed
 	EUPSTREAMMODEL       = "upstream_model"        // 404: no such model (or the URL is not an OpenAI-compatible API)
@@ -50,10 +53,12 @@ type CodeStatus struct {
 // (truncated, malformed, line_too_long) are not here.
 var Statuses = []CodeStatus{
 	{EINVALID, 400},
+	{EUNAUTHORIZED, 401},
 	{ENOTFOUND, 404},
 	{EMETHOD, 405},
 	{ETOOLARGE, 413},
 	{EMEDIATYPE, 415},
+	{ERATELIMITED, 429},
 	{EUNAVAILABLE, 503},
 	{EINTERNAL, 500},
 	{EUPSTREAM, 502},
@@ -81,17 +86,14 @@ func HTTPStatus(code string) int {
 
 // CodeOf returns the error code a client infers from an HTTP status when the
 // response says nothing more: the first code Statuses lists for it, then
-// unavailable for 429, internal for other 5xx and invalid for the rest.
+// internal for other 5xx and invalid for the rest.
 func CodeOf(status int) string {
 	for _, cs := range Statuses {
 		if cs.Status == status {
 			return cs.Code
 		}
 	}
-	switch {
-	case status == 429:
-		return EUNAVAILABLE
-	case status >= 500:
+	if status >= 500 {
 		return EINTERNAL
 	}
 	return EINVALID

@@ -179,7 +179,7 @@ func TestClientStreamEndings(t *testing.T) {
 		{"error event", `{"type":"query","data":"q"}` + "\n" + `{"type":"error","data":{"code":"upstream","message":"m","retryable":true}}` + "\n", "application/x-ndjson", 200, runnel.EUPSTREAM, 0},
 		{"not NDJSON", "<html>", "text/html", 200, runnel.EMALFORMED, 0},
 		{"HTTP error without JSON", "busy", "text/plain", 503, runnel.EUNAVAILABLE, 0},
-		{"rate limited", "slow down", "text/plain", 429, runnel.EUNAVAILABLE, 0},
+		{"rate limited", "slow down", "text/plain", 429, runnel.ERATELIMITED, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

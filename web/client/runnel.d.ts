@@ -81,12 +81,13 @@ export type WireEvent =
 
 /**
  * Codes the server sends (invalid, too_large, not_found, internal,
- * unavailable, timeout, upstream, ...) and the ones this client produces:
+ * unavailable, timeout, upstream, unauthorized, rate_limited, ...) and the ones this client produces:
  * truncated, malformed, line_too_long and network. not_found after a break
  * means the server no longer has the run to resume.
  */
 export type ErrorCode =
   | 'invalid' | 'too_large' | 'not_found' | 'internal' | 'unavailable' | 'timeout' | 'upstream'
+  | 'unauthorized' | 'rate_limited'
   | 'truncated' | 'malformed' | 'line_too_long' | 'network'
   | (string & {});
 

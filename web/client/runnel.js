@@ -441,10 +441,12 @@ export function errorFromEvent(data) {
  */
 export const STATUSES = Object.freeze([
   ['invalid', 400],
+  ['unauthorized', 401],
   ['not_found', 404],
   ['method_not_allowed', 405],
   ['too_large', 413],
   ['unsupported_media_type', 415],
+  ['rate_limited', 429],
   ['unavailable', 503],
   ['internal', 500],
   ['upstream', 502],
@@ -463,7 +465,6 @@ export const STATUSES = Object.freeze([
 function codeOf(status) {
   const row = STATUSES.find(([, s]) => s === status);
   if (row) return row[0];
-  if (status === 429) return 'unavailable';
   return status >= 500 ? 'internal' : 'invalid';
 }
 
