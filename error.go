@@ -27,6 +27,7 @@ const (
 
 	EUNAUTHORIZED = "unauthorized" // the server requires an API key and the request has no valid one
 	ERATELIMITED  = "rate_limited" // this client holds too many streams or asks too often; see Retry-After
+	EFORBIDDEN    = "forbidden"    // a browser request from a page on an origin the server does not allow
 
 	// Failures of an OpenAI-compatible upstream (see docs/llm.md).
 	EUPSTREAMAUTH        = "upstream_auth"         // 401 or 403: the key is missing, wrong or not allowed
@@ -54,6 +55,7 @@ type CodeStatus struct {
 var Statuses = []CodeStatus{
 	{EINVALID, 400},
 	{EUNAUTHORIZED, 401},
+	{EFORBIDDEN, 403},
 	{ENOTFOUND, 404},
 	{EMETHOD, 405},
 	{ETOOLARGE, 413},

@@ -83,6 +83,16 @@ type Client struct {
 	// from MinBackoff up to MaxBackoff, with jitter; 0 means
 	// DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// APIKey, when set, is sent with every request as Authorization:
+	// Bearer, for a server that requires a key.
+	APIKey string
+}
+
+// authorize adds the API key to a request's headers.
+func (c *Client) authorize(h http.Header) {
+	if c.APIKey != "" {
+		h.Set("Authorization", "Bearer "+c.APIKey)
+	}
 }
 
 // NewClient returns a Client for the server at baseURL.
@@ -132,6 +142,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (runnel.RunState, error)
 	if err != nil {
 		return "", fmt.Errorf("runnel: %w", err)
 	}
+	c.authorize(req.Header)
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return "", fmt.Errorf("runnel: cancel: %w", err)
@@ -382,6 +393,7 @@ func (c *Client) open(ctx context.Context, cur *cursor) (*http.Response, error) 
 	if err != nil {
 		return nil, fmt.Errorf("runnel: %w", err)
 	}
+	c.authorize(req.Header)
 	if c.Transport == SSE {
 		req.Header.Set("Accept", "text/event-stream")
 	} else {
@@ -460,7 +472,9 @@ func (c *Client) onceSocket(ctx context.Context, cur *cursor, fn func(runnel.Eve
 	case strings.HasPrefix(u, "http://"):
 		u = "ws://" + strings.TrimPrefix(u, "http://")
 	}
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.HTTPClient})
+	h := http.Header{}
+	c.authorize(h)
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.HTTPClient, HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			return statusError{readError(resp), resp.StatusCode}

@@ -22,7 +22,7 @@ func writeError(w http.ResponseWriter, err *runnel.Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	if err.Retryable || status == http.StatusServiceUnavailable {
+	if h.Get("Retry-After") == "" && (err.Retryable || status == http.StatusServiceUnavailable) {
 		h.Set("Retry-After", "1")
 	}
 	w.WriteHeader(status)

@@ -65,6 +65,12 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, enc encoder, id 
 		s.fail(w, r, err)
 		return
 	}
+	if r.Method == http.MethodHead {
+		w.Header().Set(RunIDHeader, run.ID())
+		w.Header().Set("Content-Type", enc.contentType())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	// Nothing after the terminal event: say so without a stream, which
 	// also tells an EventSource to stop reconnecting.
 	if _, _, err := run.Read(r.Context(), after, nil); errors.Is(err, io.EOF) {
@@ -72,6 +78,12 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, enc encoder, id 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	release, ok := s.limited(w, r, false)
+	if !ok {
+		return
+	}
+	defer release()
+	s.Metrics.resumed(transportName(enc))
 	s.stream(w, r, run, after, enc, nil, requestID(r))
 }
 

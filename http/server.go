@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -50,6 +51,24 @@ type Server struct {
 	// nil serves the API alone.
 	Pages http.Handler
 
+	// APIKeys, when there are any, are the keys a request must carry to
+	// ask, follow or cancel an answer: Authorization: Bearer <key> (see
+	// guard.authorized for the other ways). The pages, articles, tags and
+	// /healthz stay public unless KeysForPages is set.
+	APIKeys      []string
+	KeysForPages bool
+	// CORSOrigins are the origins ("https://app.example.com", or "*") of
+	// pages elsewhere that may use the API from a browser. Without them a
+	// browser may not read the API from another origin, nor POST or DELETE
+	// to it.
+	CORSOrigins []string
+	Limits      Limits
+	// Metrics, when set, records what the server does (NewMetrics);
+	// MetricsHandler, when set, serves them at GET /metrics (behind the
+	// API keys, when there are any).
+	Metrics        *Metrics
+	MetricsHandler http.Handler
+
 	MaxQuestion       int           // bytes; default runnel.DefaultMaxQuestion
 	MaxBody           int64         // bytes of a POST body; default 64 KiB
 	PingInterval      time.Duration // silence before a ping; default 15 s
@@ -58,9 +77,13 @@ type Server struct {
 	ShutdownTimeout   time.Duration // grace for streams on shutdown; default 10 s
 
 	once      sync.Once
-	stopping  chan struct{}   // closed when Run begins shutting down
-	base      context.Context // the producers' parent; ends with errShutdown
+	guard     *guard
+	answerer  *runnel.Answerer // Answerer, timed when there are Metrics
+	stopping  chan struct{}    // closed when Run begins shutting down
+	base      context.Context  // the producers' parent; ends with errShutdown
 	stop      context.CancelCauseFunc
+	cut       context.Context // ends when the shutdown grace runs out
+	cutNow    context.CancelFunc
 	streams   sync.WaitGroup // pumps
 	producers sync.WaitGroup
 }
@@ -69,42 +92,85 @@ func (s *Server) init() {
 	s.once.Do(func() {
 		s.stopping = make(chan struct{})
 		s.base, s.stop = context.WithCancelCause(context.Background())
+		s.cut, s.cutNow = context.WithCancel(context.Background())
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
 		}
 		if s.Runs == nil {
 			panic("runnel/http: Server.Runs is nil; give it a runnel.Runs such as memory.New(memory.Options{})")
 		}
+		g, err := newGuard(s)
+		if err != nil {
+			panic(err.Error() + " (Server.Validate reports this as an error)")
+		}
+		s.guard = g
+		s.answerer = s.Metrics.instrument(s.Answerer)
 	})
+}
+
+// Validate reports what is wrong with the server's settings: a CORS origin
+// that is not an origin, KeysForPages without keys. A server that does not
+// validate panics when it starts.
+func (s *Server) Validate() error {
+	_, err := newGuard(s)
+	return err
 }
 
 // Handler returns the server's routes wrapped in request logging.
 func (s *Server) Handler() http.Handler {
 	s.init()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /articles/stream", s.handleStream)
-	mux.HandleFunc("POST /articles/stream", s.handleStream)
-	mux.HandleFunc("POST /runs", s.handleStream)
-	mux.HandleFunc("GET /runs/ws", s.handleSocket)
-	mux.HandleFunc("GET /runs/{id}", s.handleFollow)
-	mux.HandleFunc("DELETE /runs/{id}", s.handleCancel)
-	mux.HandleFunc("POST /runs/{id}/cancel", s.handleCancel)
-	mux.HandleFunc("GET /articles", s.page(s.handleArticles))
-	mux.HandleFunc("GET /articles/{slug...}", s.page(s.handleArticle))
-	mux.HandleFunc("GET /tags", s.page(s.handleTags))
+	mux.HandleFunc("GET /articles/stream", s.private(s.handleStream))
+	mux.HandleFunc("POST /articles/stream", s.private(s.handleStream))
+	mux.HandleFunc("POST /runs", s.private(s.handleStream))
+	mux.HandleFunc("GET /runs/ws", s.private(s.handleSocket))
+	mux.HandleFunc("GET /runs/{id}", s.private(s.handleFollow))
+	mux.HandleFunc("DELETE /runs/{id}", s.private(s.handleCancel))
+	mux.HandleFunc("POST /runs/{id}/cancel", s.private(s.handleCancel))
+	mux.HandleFunc("GET /articles", s.public(s.page(s.handleArticles)))
+	mux.HandleFunc("GET /articles/{slug...}", s.public(s.page(s.handleArticle)))
+	mux.HandleFunc("GET /tags", s.public(s.page(s.handleTags)))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /{$}", s.page(s.handleIndex))
+	mux.HandleFunc("GET /{$}", s.public(s.page(s.handleIndex)))
 	if s.Pages != nil {
-		mux.Handle("GET /static/", s.Pages)
+		mux.Handle("GET /static/", s.public(s.Pages.ServeHTTP))
 	}
+	if s.MetricsHandler != nil {
+		mux.Handle("GET /metrics", s.private(s.MetricsHandler.ServeHTTP))
+	}
+	allow := func(r *http.Request) []string { return allowedMethods(mux, r) }
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if methods := allow(r); len(methods) > 0 {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeError(w, runnel.Errorf(runnel.EMETHOD, "%s answers %s, not %s.", r.URL.Path, strings.Join(methods, ", "), r.Method))
+			return
+		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			s.page(handleNotFound)(w, r)
+			s.public(s.page(handleNotFound))(w, r)
 			return
 		}
 		handleNotFound(w, r)
 	})
-	return s.logRequests(mux)
+	return s.logRequests(s.cors(allow, mux))
+}
+
+// allowedMethods returns the methods mux answers at r's path, other than
+// with its catch-all: none for a path it does not serve.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, m)
+			if m == http.MethodGet {
+				out = append(out, http.MethodHead)
+			}
+		}
+	}
+	if out != nil {
+		out = append(out, http.MethodOptions)
+	}
+	return out
 }
 
 // page returns api, or, with Pages set, a handler that gives browsers the
@@ -143,18 +209,30 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.Logger.Info("shutting down", "grace", s.shutdownTimeout())
+	grace := s.shutdownTimeout()
+	s.Logger.Info("shutting down", "grace", grace)
 	close(s.stopping)
 	s.stop(errShutdown)
-	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	// Streams get the grace to write their error event and end; a stream
+	// whose reader does not take it (a client that stopped reading) is cut
+	// when the grace runs out, with its connection, never later.
+	drained := make(chan error, 1)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	s.streams.Wait()
-	s.producers.Wait()
-	if err != nil {
+	go func() {
+		err := srv.Shutdown(sctx)
+		s.streams.Wait() // WebSockets too, which Shutdown does not wait for
+		drained <- err
+	}()
+	select {
+	case <-drained:
+	case <-sctx.Done():
+		s.Logger.Warn("shutdown grace ran out; closing the connections still open", "grace", grace)
+		s.cutNow()
 		srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
+		<-drained
 	}
+	s.producers.Wait()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -171,10 +249,20 @@ func (s *Server) shutdownTimeout() time.Duration {
 // question reads the question from the query string (GET) or a JSON body
 // (POST), reading a body to its end so that a client's disconnect is seen.
 func (s *Server) question(w http.ResponseWriter, r *http.Request) (string, *runnel.Error) {
-	if r.Method == http.MethodGet {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return r.URL.Query().Get("question"), nil
 	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		// A browser sends a form or text/plain from any page without
+		// asking; JSON from another origin needs CORS to allow it.
+		return "", runnel.Errorf(runnel.EMEDIATYPE, "Send the question as JSON, with Content-Type: application/json.")
+	}
 	max := s.maxBody()
+	if r.ContentLength > max {
+		// Refused before reading, so a client that sent Expect:
+		// 100-continue gets the 413 and not 100 Continue.
+		return "", runnel.Errorf(runnel.ETOOLARGE, "The request body is %d bytes; the limit is %d.", r.ContentLength, max)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -218,6 +306,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, runnel.AsError(err))
 		return
 	}
+	if r.Method == http.MethodHead {
+		// What a GET would answer, without asking.
+		w.Header().Set("Content-Type", enc.contentType())
+		w.Header().Set("Cache-Control", "no-cache, no-transform")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if s.shuttingDown() {
 		writeError(w, errShutdown)
 		return
@@ -227,6 +322,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, runnel.Errorf(runnel.EINVALID, "The Idempotency-Key header must be 1 to 64 letters, digits, '-', '_' or '.'."))
 		return
 	}
+	release, ok := s.limited(w, r, true)
+	if !ok {
+		return
+	}
+	defer release()
 	reqID := requestID(r)
 	run, cp, err := s.start(r.Context(), q, key, reqID)
 	if err != nil {

@@ -108,6 +108,7 @@ func (s *Server) start(rctx context.Context, q runnel.Query, key, reqID string) 
 	}
 	ctx, cancelTimeout := context.WithTimeoutCause(ctx, max, errTooLong)
 	cp := newCheckpoints()
+	s.Metrics.runStarted()
 	s.producers.Add(1)
 	go func() {
 		defer s.producers.Done()
@@ -164,7 +165,16 @@ func (s *Server) answer(ctx context.Context, run runnel.Run, q runnel.Query, cp 
 			err = &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
 		}
 	}()
-	return s.Answerer.Answer(ctx, q, func(e runnel.Event) error {
+	start, tokens := time.Now(), 0
+	return s.answerer.Answer(ctx, q, func(e runnel.Event) error {
+		switch e.Type {
+		case runnel.EventTitles:
+			s.Metrics.stage(e.Type, time.Since(start))
+		case runnel.EventToken:
+			if tokens++; tokens == 1 {
+				s.Metrics.stage(e.Type, time.Since(start))
+			}
+		}
 		if e.Type == runnel.EventDone && e.Done != nil && e.Done.ID == "" {
 			d := *e.Done
 			d.ID = reqID
@@ -208,14 +218,17 @@ type pump struct {
 	deadlineC, pingC         <-chan time.Time
 
 	events int              // events written
+	tokens int              // token events encoded since the last write
 	last   runnel.EventType // the last event written
+	code   string           // the code of the error event written, if one was
 }
 
-// outcome says how a stream ended, for the log.
+// outcome says how a stream ended, for the log and the metrics.
 type outcome struct {
 	msg   string
 	level slog.Level
 	err   error
+	kind  string // done, canceled, client_left, or an error code
 }
 
 // serve writes the run's events from p.after on until the reader has the
@@ -235,6 +248,7 @@ func (p *pump) serve(ctx context.Context) {
 //
 //go:noinline
 func (p *pump) log(ctx context.Context, o outcome, start time.Time) {
+	p.s.Metrics.streamEnded(p.via, o.kind)
 	attrs := []any{"run", p.run.ID(), "request_id", p.reqID, "via", p.via, "events", p.events,
 		"last", string(p.last), "duration", time.Since(start).Round(time.Microsecond)}
 	if o.err != nil {
@@ -290,13 +304,14 @@ func (p *pump) loop(ctx context.Context) outcome {
 var errLogRead = &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The run's log could not be read; resume it.", Retryable: true}
 
 // left is the outcome of a stream whose reader went away.
-func left(err error) outcome { return outcome{"client left", slog.LevelInfo, err} }
+func left(err error) outcome { return outcome{"client left", slog.LevelInfo, err, "client_left"} }
 
 // begin starts the timers and writes what the encoder opens a stream with.
 // It reports false, and how the stream ended, if the reader is gone.
 //
 //go:noinline
 func (p *pump) begin(ctx context.Context) (outcome, bool) {
+	p.s.Metrics.streamStarted(p.via)
 	if dl, ok := ctx.Deadline(); ok {
 		// Later than the run's own deadline (deadlineMargin), so the run
 		// that this request started ends with its own timeout first.
@@ -439,6 +454,14 @@ func (p *pump) encode(e runnel.Event) {
 	p.encoded = e.Seq
 	p.events++
 	p.last = e.Type
+	switch e.Type {
+	case runnel.EventToken:
+		p.tokens++
+	case runnel.EventError:
+		if e.Err != nil {
+			p.code = e.Err.Code
+		}
+	}
 }
 
 // drain writes what the log holds once the producer, told to stop, has had
@@ -472,6 +495,8 @@ func (p *pump) write() error {
 	if err := p.sink.write(p.buf, p.ends); err != nil {
 		return err
 	}
+	p.s.Metrics.wrote(len(p.ends), p.tokens, len(p.buf))
+	p.tokens = 0
 	if p.after != p.encoded {
 		p.after = p.encoded
 		if p.cp != nil {
@@ -488,13 +513,13 @@ func (p *pump) write() error {
 func (p *pump) ended() outcome {
 	switch p.last {
 	case runnel.EventDone:
-		return outcome{"stream done", slog.LevelInfo, nil}
+		return outcome{"stream done", slog.LevelInfo, nil, "done"}
 	case runnel.EventCanceled:
-		return outcome{"stream canceled", slog.LevelInfo, nil}
+		return outcome{"stream canceled", slog.LevelInfo, nil, "canceled"}
 	case runnel.EventError:
-		return outcome{"stream ended with error", slog.LevelInfo, nil}
+		return outcome{"stream ended with error", slog.LevelInfo, nil, cmp.Or(p.code, runnel.EINTERNAL)}
 	}
-	return outcome{"stream ended without a terminal event", slog.LevelWarn, nil}
+	return outcome{"stream ended without a terminal event", slog.LevelWarn, nil, "client_left"}
 }
 
 // fail ends the stream with an error event of the pump's own, outside the
@@ -506,9 +531,9 @@ func (p *pump) fail(e *runnel.Error, cause error) outcome {
 	p.last = runnel.EventError
 	p.events++
 	if err := p.write(); err != nil {
-		return outcome{"client left", slog.LevelInfo, err}
+		return left(err)
 	}
-	return outcome{"stream ended with error", slog.LevelWarn, cmp.Or(cause, error(e))}
+	return outcome{"stream ended with error", slog.LevelWarn, cmp.Or(cause, error(e)), e.Code}
 }
 
 // StreamStatus tells a wrapper of the server's handler what a stream wrote,

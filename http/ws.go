@@ -39,10 +39,11 @@ type command struct {
 
 // socket is one WebSocket connection.
 type socket struct {
-	s     *Server
-	c     *websocket.Conn
-	ctx   context.Context
-	reqID string
+	s      *Server
+	c      *websocket.Conn
+	ctx    context.Context
+	reqID  string
+	client string // for the question rate
 
 	mu      sync.Mutex
 	current runnel.Run    // the run being followed, or nil
@@ -54,7 +55,14 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errShutdown)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil) // same-origin only: a page elsewhere cannot ask in a visitor's name
+	release, ok := s.limited(w, r, false)
+	if !ok {
+		return
+	}
+	defer release()
+	// Same origin only, unless CORS allows the page's: a page elsewhere
+	// cannot ask in a visitor's name.
+	c, err := websocket.Accept(w, r, s.guard.websocketOptions())
 	if err != nil {
 		s.Logger.InfoContext(r.Context(), "websocket refused", "err", err)
 		return // Accept wrote the response
@@ -65,7 +73,11 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	sk := &socket{s: s, c: c, ctx: ctx, reqID: requestID(r), idle: make(chan struct{})}
+	// The server does not track a hijacked connection: when the shutdown
+	// grace runs out, this is what closes it.
+	stopCut := context.AfterFunc(s.cut, cancel)
+	defer stopCut()
+	sk := &socket{s: s, c: c, ctx: ctx, reqID: requestID(r), client: s.guard.clientKey(r), idle: make(chan struct{})}
 	close(sk.idle)
 
 	keepalive := make(chan struct{})
@@ -165,6 +177,11 @@ func (sk *socket) ask(question, key string) {
 		sk.refuse(errShutdown)
 		return
 	}
+	if no := sk.s.guard.question(sk.client, time.Now()); no != nil {
+		sk.s.Metrics.refused(no.err.Code)
+		sk.refuse(no.err)
+		return
+	}
 	run, cp, err := sk.s.start(sk.ctx, q, key, sk.reqID)
 	if err != nil {
 		sk.s.Logger.Error("start run", "err", err)
@@ -187,6 +204,7 @@ func (sk *socket) resume(id string, after int) {
 		sk.refuse(runnel.Errorf(runnel.EINVALID, "Run %s has no events after %d: it has ended.", id, after))
 		return
 	}
+	sk.s.Metrics.resumed("websocket")
 	sk.follow(run, after, nil)
 }
 

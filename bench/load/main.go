@@ -115,6 +115,9 @@ func ask(ctx context.Context, client *http.Client, base, method, question string
 	if method == "POST" {
 		body, _ := json.Marshal(map[string]string{"question": question})
 		req, err = http.NewRequestWithContext(ctx, "POST", base+"/articles/stream", bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 	} else {
 		req, err = http.NewRequestWithContext(ctx, "GET", base+"/articles/stream?question="+url.QueryEscape(question), nil)
 	}

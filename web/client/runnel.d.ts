@@ -87,7 +87,7 @@ export type WireEvent =
  */
 export type ErrorCode =
   | 'invalid' | 'too_large' | 'not_found' | 'internal' | 'unavailable' | 'timeout' | 'upstream'
-  | 'unauthorized' | 'rate_limited'
+  | 'unauthorized' | 'forbidden' | 'rate_limited'
   | 'truncated' | 'malformed' | 'line_too_long' | 'network'
   | (string & {});
 

@@ -442,6 +442,7 @@ export function errorFromEvent(data) {
 export const STATUSES = Object.freeze([
   ['invalid', 400],
   ['unauthorized', 401],
+  ['forbidden', 403],
   ['not_found', 404],
   ['method_not_allowed', 405],
   ['too_large', 413],
