@@ -197,7 +197,7 @@ func (s *Server) private(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// page wraps a handler of the pages and articles: public, unless the
+// public wraps a handler of the pages and articles: public, unless the
 // server's keys cover them too.
 func (s *Server) public(h http.HandlerFunc) http.HandlerFunc {
 	if s.guard.pages {

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -328,22 +327,4 @@ func (c *stmtCache) close() error {
 		delete(c.m, q)
 	}
 	return errors.Join(errs...)
-}
-
-// OpenTemp opens a new, empty store in a temporary directory. The returned
-// function closes it and removes the directory.
-func OpenTemp(ctx context.Context) (*Store, func(), error) {
-	dir, err := os.MkdirTemp("", "runnel-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: open temporary database: %w", err)
-	}
-	s, err := Open(ctx, filepath.Join(dir, "runnel.db"))
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	return s, func() {
-		s.Close()
-		os.RemoveAll(dir)
-	}, nil
 }

@@ -6,12 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
 	"github.com/runnel/runnel/memory"
+	"github.com/runnel/runnel/sqlite"
 )
 
 func runServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -20,11 +26,14 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		sf       storeFlags
 		ss       serverSettings
 		addr     string
+		metrics  string
 		shutdown time.Duration
 	)
 	sf.bind(c)
 	ss.bind(c, "text", rhttp.DefaultMaxStreamDuration, memory.DefaultLinger)
 	c.String(&addr, "addr", "RUNNEL_ADDR", "localhost:8080", "listen on `host:port`")
+	c.String(&metrics, "metrics-addr", "RUNNEL_METRICS_ADDR", "",
+		"serve Prometheus metrics at /metrics on this `host:port` of their own; empty serves them at /metrics on -addr (behind the API keys, if any); off for none")
 	c.Duration(&shutdown, "shutdown-timeout", "RUNNEL_SHUTDOWN_TIMEOUT", rhttp.DefaultShutdownTimeout, "on SIGTERM, wait this long for open streams")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel serve [flags]\n\nServe the HTTP API. With no -db or -articles it answers from the embedded articles.\n\nFlags:\n")
@@ -59,9 +68,31 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	var metricsURL string
+	if metrics != "off" {
+		h, err := instrument(srv, store)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if metrics == "" {
+			srv.MetricsHandler = h
+		} else {
+			mln, err := net.Listen("tcp", metrics)
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("metrics: %w", err)
+			}
+			metricsURL = "http://" + mln.Addr().String() + "/metrics"
+			defer serveMetrics(mln, h, logger)()
+		}
+	}
 	_, total, _ := store.List(ctx, runnel.ListOptions{Limit: 1})
 	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "articles", total, "version", version())
 	fmt.Fprintf(stdout, "runnel: serving %d articles on http://%s\n", total, ln.Addr())
+	if metricsURL != "" {
+		fmt.Fprintf(stdout, "runnel: metrics on %s\n", metricsURL)
+	}
 	return srv.Run(ctx, ln)
 }
 
@@ -78,4 +109,57 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// instrument gives srv its metrics, with the Go runtime's, the process's
+// and what the runs and the store hold, and returns the handler of the
+// metrics page.
+func instrument(srv *rhttp.Server, store *sqlite.Store) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	m, err := rhttp.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	srv.Metrics = m
+	cs := []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_articles", Help: "Articles in the store.",
+		}, func() float64 {
+			_, n, _ := store.List(context.Background(), runnel.ListOptions{Limit: 1})
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_build_info", Help: "Always 1; the version is a label.", ConstLabels: prometheus.Labels{"version": version()},
+		}, func() float64 { return 1 }),
+	}
+	if runs, ok := srv.Runs.(*memory.Runs); ok {
+		stat := func(f func(memory.Stats) float64) func() float64 {
+			return func() float64 { return f(runs.Stats()) }
+		}
+		cs = append(cs,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "runnel_runs_live", Help: "Runs still producing their answer."},
+				stat(func(s memory.Stats) float64 { return float64(s.Live) })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "runnel_runs_kept", Help: "Ended runs kept for readers to resume."},
+				stat(func(s memory.Stats) float64 { return float64(s.Ended) })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "runnel_runs_kept_bytes", Help: "The size of the ended runs kept."},
+				stat(func(s memory.Stats) float64 { return float64(s.Bytes) })),
+		)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), nil
+}
+
+// serveMetrics serves h at /metrics on ln until stop is called.
+func serveMetrics(ln net.Listener, h http.Handler, logger *slog.Logger) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	return func() { srv.Close() }
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/runnel/runnel"
@@ -99,6 +103,120 @@ type serverSettings struct {
 	ping, writeTimeout, maxDur time.Duration
 	linger, retention          time.Duration
 	retentionMB, retentionRuns int
+	access                     accessSettings
+}
+
+// accessSettings say who may use the server and how much.
+type accessSettings struct {
+	env                             func(string) string
+	apiKeys, apiKeyFile             string
+	keysForPages                    bool
+	corsOrigins, trustedProxies     string
+	maxStreams, maxStreamsPerClient int
+	questionRate                    float64
+	questionBurst                   int
+}
+
+// Defaults of serve's limits; the library's zero values set none.
+const (
+	defaultMaxStreams          = 10000
+	defaultMaxStreamsPerClient = 100
+)
+
+func (a *accessSettings) bind(c *config) {
+	a.env = c.env
+	// The keys' default is read after parsing, so -h never prints them.
+	c.fs.StringVar(&a.apiKeys, "api-key", "",
+		"require one of these comma-separated API `keys` to ask, follow or cancel answers (env RUNNEL_API_KEYS); see also -api-key-file")
+	c.String(&a.apiKeyFile, "api-key-file", "RUNNEL_API_KEY_FILE", "", "read API keys from this `file`, one a line (# comments); with -api-key, either key is accepted")
+	c.Bool(&a.keysForPages, "keys-for-pages", "RUNNEL_KEYS_FOR_PAGES", false, "require a key for the page, the articles and the tags too (browsers ask for it as a password)")
+	c.String(&a.corsOrigins, "cors-origin", "RUNNEL_CORS_ORIGINS", "", "comma-separated `origins` (https://app.example.com, or *) whose pages may use the API from a browser")
+	c.String(&a.trustedProxies, "trusted-proxy", "RUNNEL_TRUSTED_PROXIES", "", "comma-separated `addresses` or CIDR ranges of proxies whose X-Forwarded-For names the client")
+	c.Int(&a.maxStreams, "max-streams", "RUNNEL_MAX_STREAMS", defaultMaxStreams, "most streams open at once over all clients (503 past it); 0 for no limit")
+	c.Int(&a.maxStreamsPerClient, "max-streams-per-client", "RUNNEL_MAX_STREAMS_PER_CLIENT", defaultMaxStreamsPerClient, "most streams one client address may hold open (429 past it); 0 for no limit")
+	c.Float(&a.questionRate, "question-rate", "RUNNEL_QUESTION_RATE", 0, "new questions a second one client address may ask on average (429 past it); 0 for no limit")
+	c.Int(&a.questionBurst, "question-burst", "RUNNEL_QUESTION_BURST", 0, "questions one client may ask at once above -question-rate; 0 means the rate rounded up")
+}
+
+// keys returns the API keys from -api-key (else RUNNEL_API_KEYS) and the
+// key file.
+func (a *accessSettings) keys() ([]string, error) {
+	var keys []string
+	for _, k := range strings.Split(cmp.Or(a.apiKeys, a.env("RUNNEL_API_KEYS")), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if a.apiKeyFile != "" {
+		data, err := os.ReadFile(a.apiKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("api key file: %w", err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				keys = append(keys, line)
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("api key file %s holds no key", a.apiKeyFile)
+		}
+	}
+	return keys, nil
+}
+
+// apply sets the access settings on srv.
+func (a *accessSettings) apply(srv *rhttp.Server) error {
+	keys, err := a.keys()
+	if err != nil {
+		return err
+	}
+	proxies, err := parsePrefixes(a.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted proxy: %w", err)
+	}
+	if a.maxStreams < 0 || a.maxStreamsPerClient < 0 || a.questionRate < 0 || a.questionBurst < 0 {
+		return errors.New("stream limits and the question rate must be 0 or more")
+	}
+	srv.APIKeys, srv.KeysForPages = keys, a.keysForPages
+	srv.CORSOrigins = splitList(a.corsOrigins)
+	srv.Limits = rhttp.Limits{
+		MaxStreams:          a.maxStreams,
+		MaxStreamsPerClient: a.maxStreamsPerClient,
+		QuestionRate:        a.questionRate,
+		QuestionBurst:       a.questionBurst,
+		TrustedProxies:      proxies,
+	}
+	return srv.Validate()
+}
+
+// parsePrefixes parses comma-separated addresses and CIDR ranges.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range splitList(list) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR range", item)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func splitList(list string) []string {
+	var out []string
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.Duration) {
@@ -114,6 +232,7 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.
 	c.Duration(&ss.retention, "run-retention", "RUNNEL_RUN_RETENTION", memory.DefaultRetention, "keep an ended answer readable (resumable) this long")
 	c.Int(&ss.retentionMB, "run-retention-mb", "RUNNEL_RUN_RETENTION_MB", memory.DefaultMaxBytes>>20, "most memory, in MiB, that ended answers kept for readers may take; the oldest go first")
 	c.Int(&ss.retentionRuns, "run-retention-count", "RUNNEL_RUN_RETENTION_COUNT", memory.DefaultMaxRuns, "most ended answers kept for readers; the oldest go first")
+	ss.access.bind(c)
 }
 
 // runs returns the run logs the settings describe.
@@ -132,7 +251,7 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 	if err != nil {
 		return nil, err
 	}
-	return &rhttp.Server{
+	srv := &rhttp.Server{
 		Answerer:          &runnel.Answerer{Searcher: store, Generator: gen, Passages: ss.gen.passages()},
 		Store:             store,
 		Runs:              ss.runs(),
@@ -143,5 +262,9 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 		PingInterval:      ss.ping,
 		WriteTimeout:      ss.writeTimeout,
 		MaxStreamDuration: ss.maxDur,
-	}, nil
+	}
+	if err := ss.access.apply(srv); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
