@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -19,18 +20,22 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 		asJSON      bool
 		maxQuestion int
 		transport   string
+		apiKey      string
 	)
 	sf.bind(c)
 	gs.bind(c)
 	c.String(&server, "server", "RUNNEL_SERVER", "", "ask the runnel server at this `URL` instead of answering locally")
 	c.Bool(&asJSON, "json", "RUNNEL_JSON", false, "print the raw protocol events, one JSON object a line")
 	c.String(&transport, "transport", "RUNNEL_TRANSPORT", "ndjson", "with -server, read the answer over ndjson, sse or websocket; a dropped connection is resumed either way")
+	// The key's default is applied after parsing, so -h never prints it.
+	c.fs.StringVar(&apiKey, "api-key", "", "with -server, the server's API `key`, for a server that needs one (env RUNNEL_API_KEY, which keeps it out of the process list)")
 	c.Int(&maxQuestion, "max-question", "RUNNEL_MAX_QUESTION", runnel.DefaultMaxQuestion, "longest question accepted locally, in `bytes`")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel ask [flags] QUESTION...\n\n"+
 			"Print the tags and sources, then the answer as it arrives. The answer comes from the\n"+
-			"local articles (see -db, -articles) or, with -server, from a runnel server. The exit\n"+
-			"status is 1 if the answer failed or the stream broke off.\n\nFlags:\n")
+			"local articles (see -db, -articles) or, with -server, from a runnel server. A server\n"+
+			"that needs an API key gets it from -api-key or RUNNEL_API_KEY. The exit status is 1\n"+
+			"if the answer failed, the stream broke off, or the server refused the key.\n\nFlags:\n")
 		c.fs.PrintDefaults()
 	}
 	if err := parse(c.fs, args, stderr); err != nil {
@@ -50,10 +55,14 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 		fmt.Fprintf(stderr, "runnel ask: -transport: %v\n", err)
 		return errUsage
 	}
+	// A key read from a file or a secret store often ends in a newline,
+	// which no header may carry.
+	apiKey = strings.TrimSpace(cmp.Or(apiKey, c.env("RUNNEL_API_KEY")))
 	p := &printer{w: stdout, json: asJSON, base: strings.TrimRight(server, "/")}
 	if server != "" {
 		client := rhttp.NewClient(server)
 		client.Transport = tr
+		client.APIKey = apiKey
 		err = client.Ask(ctx, question, p.print)
 	} else {
 		err = askLocal(ctx, sf, gs, question, maxQuestion, stderr, p.print)
@@ -61,9 +70,21 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 	p.end()
 	if err != nil {
 		fmt.Fprintln(stderr, "runnel ask:", err)
+		if runnel.ErrorCode(err) == runnel.EUNAUTHORIZED {
+			fmt.Fprintln(stderr, "runnel ask:", keyHint(apiKey))
+		}
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// keyHint tells what to do about a server that refused the key, or the lack
+// of one; it never repeats the key.
+func keyHint(apiKey string) string {
+	if apiKey == "" {
+		return "the server needs an API key: pass it with --api-key, or set RUNNEL_API_KEY"
+	}
+	return "the server refused the API key given with --api-key or RUNNEL_API_KEY"
 }
 
 // askLocal answers from the local articles through the same pipeline the

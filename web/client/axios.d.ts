@@ -18,6 +18,8 @@ export interface AskAxiosOptions {
   signal?: AbortSignal;
   /** The longest line accepted, in UTF-16 code units; default MAX_LINE. */
   maxLine?: number;
+  /** The server's API key, sent as Authorization: Bearer (in place of one in config.headers). */
+  apiKey?: string | null;
   /** Merged into the request config (headers, auth, baseURL ...). */
   config?: Record<string, unknown> & { headers?: Record<string, string> };
 }

@@ -56,15 +56,25 @@ function reasonOf(signal) {
  *
  * options.config is merged into the axios request config (headers, auth);
  * the adapter sets method, data, responseType, transformResponse,
- * validateStatus, signal and onDownloadProgress itself.
+ * validateStatus, signal and onDownloadProgress itself. options.apiKey is
+ * sent as Authorization: Bearer, in place of any the config's headers carry.
  *
  * One limit comes from XMLHttpRequest: when the connection breaks, the text
  * received since the last progress event is lost, so a break right after done
  * can be reported as truncated. It is never reported as success without done.
  */
 export async function askAxios(axios, url, options, onEvent) {
-  const { question, signal, maxLine = MAX_LINE, config = {} } = options ?? {};
+  const { question, signal, maxLine = MAX_LINE, config = {}, apiKey } = options ?? {};
   if (typeof question !== 'string') throw new TypeError('runnel: options.question must be a string');
+  const sent = { Accept: 'application/x-ndjson', 'Content-Type': 'application/json', ...config.headers };
+  if (apiKey !== undefined && apiKey !== null && apiKey !== '') {
+    // As ask() vets it: what fetch or XMLHttpRequest could not send is refused here.
+    if (typeof apiKey !== 'string' || !/^[\x21-\x7E]+$/.test(apiKey)) {
+      throw new TypeError('runnel: apiKey must be a string of visible ASCII characters, without spaces');
+    }
+    for (const name of Object.keys(sent)) if (name.toLowerCase() === 'authorization') delete sent[name];
+    sent.Authorization = `Bearer ${apiKey}`;
+  }
   if (typeof onEvent !== 'function') throw new TypeError('runnel: askAxios needs an onEvent function');
   const request = typeof axios?.request === 'function' ? (c) => axios.request(c) : axios;
   if (typeof request !== 'function') throw new TypeError('runnel: askAxios needs an axios instance');
@@ -122,7 +132,7 @@ export async function askAxios(axios, url, options, onEvent) {
       url: String(url),
       method: 'post',
       data: { question },
-      headers: { Accept: 'application/x-ndjson', 'Content-Type': 'application/json', ...config.headers },
+      headers: sent,
       responseType: 'text',
       transformResponse: [(data) => data],
       validateStatus: () => true,

@@ -81,9 +81,11 @@ export type WireEvent =
 
 /**
  * Codes the server sends (invalid, too_large, not_found, internal,
- * unavailable, timeout, upstream, unauthorized, rate_limited, ...) and the ones this client produces:
- * truncated, malformed, line_too_long and network. not_found after a break
- * means the server no longer has the run to resume.
+ * unavailable, timeout, upstream, unauthorized, forbidden, rate_limited, ...)
+ * and the ones this client produces: truncated, malformed, line_too_long and
+ * network. not_found after a break means the server no longer has the run to
+ * resume; unauthorized, that the server needs an API key (apiKey) and got
+ * none, or a wrong one.
  */
 export type ErrorCode =
   | 'invalid' | 'too_large' | 'not_found' | 'internal' | 'unavailable' | 'timeout' | 'upstream'
@@ -173,7 +175,17 @@ export interface AskOptions {
   transport?: Transport;
   /** POST (the default) sends {"question": ...}; GET sends ?question=. Not for websocket. */
   method?: 'GET' | 'POST';
+  /** Extra headers on every request of the answer (not on a WebSocket, which cannot carry them). */
   headers?: Record<string, string>;
+  /**
+   * The API key of a server that needs one: sent as Authorization: Bearer on
+   * every fetch (the question, each resume, cancel), in place of any
+   * Authorization in headers, and as access_token in the WebSocket's URL. A
+   * missing or wrong key is a RunnelError "unauthorized" (status 401), thrown
+   * at once. Visible ASCII without spaces; anything else is a TypeError.
+   * Absent, null or "": no key.
+   */
+  apiKey?: string | null;
   /** The fetch to use; default globalThis.fetch. */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
   /** The WebSocket class for transport websocket; default globalThis.WebSocket (in Node 20, pass ws's). */
@@ -275,6 +287,8 @@ export function askEach(
 export interface CancelOptions {
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
   headers?: Record<string, string>;
+  /** The server's API key, sent as Authorization: Bearer; without it a keyed server answers unauthorized. */
+  apiKey?: string | null;
   signal?: AbortSignal;
   /** DELETE (the default) on the run's route, or POST on .../cancel. */
   method?: 'DELETE' | 'POST';

@@ -18,6 +18,11 @@
 // "not_found" when the server no longer has the run), an unreachable server
 // (code "network") and anything that is not protocol v1.1; the signal's
 // reason (an AbortError unless you gave another) when you abort.
+//
+// A server that needs an API key gets options.apiKey as Authorization: Bearer
+// on every fetch, and as access_token in the WebSocket's URL, since a browser's
+// WebSocket cannot send headers. Without the key, or with a wrong one, the
+// answer is a RunnelError "unauthorized" (401), thrown at once.
 
 /** The longest line accepted by default, in UTF-16 code units (1 MiB). */
 export const MAX_LINE = 1 << 20;
@@ -42,6 +47,40 @@ const TRANSPORTS = new Set(['ndjson', 'sse', 'websocket']);
 
 /** What the server takes as an Idempotency-Key: 1 to 64 letters, digits, '-', '_' or '.'. */
 const KEY = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * What an API key may be: visible ASCII, no spaces. Anything else could not
+ * travel in an Authorization header (fetch would refuse it, and the refusal
+ * would look like a network failure), so it is a TypeError up front.
+ */
+const API_KEY = /^[\x21-\x7E]+$/;
+
+/**
+ * apiKeyOf returns the API key of options (undefined when there is none: the
+ * option absent, null or ""), or throws a TypeError for one that cannot be sent.
+ */
+function apiKeyOf(options) {
+  const k = options?.apiKey;
+  if (k === undefined || k === null || k === '') return undefined;
+  if (typeof k !== 'string' || !API_KEY.test(k)) {
+    throw new TypeError('runnel: apiKey must be a string of visible ASCII characters, without spaces');
+  }
+  return k;
+}
+
+/**
+ * withKey returns headers with Authorization: Bearer <apiKey> when there is
+ * a key; an Authorization of headers' own, in any case, gives way to it.
+ */
+function withKey(headers, apiKey) {
+  if (apiKey === undefined) return { ...headers };
+  const out = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() !== 'authorization') out[name] = value;
+  }
+  out.Authorization = `Bearer ${apiKey}`;
+  return out;
+}
 
 /**
  * newKey returns a new idempotency key, 128 random bits in hex, or undefined
@@ -522,17 +561,20 @@ function setScheme(u, kind) {
 
 /**
  * The request that asks: POST {"question"} or GET ?question=, accepting
- * NDJSON or SSE, with the answer's idempotency key when it has one.
+ * NDJSON or SSE, with the answer's idempotency key when it has one and its
+ * API key as a Bearer token (never in the URL: fetch can send headers).
  */
-function request(url, { question, method = 'POST', headers }, accept, key) {
-  const h = { Accept: accept, ...(key === undefined ? undefined : { 'Idempotency-Key': key }), ...headers };
+function request(run, accept) {
+  const { question, method = 'POST', headers } = run.options;
+  const key = run.key;
+  const h = withKey({ Accept: accept, ...(key === undefined ? undefined : { 'Idempotency-Key': key }), ...headers }, run.apiKey);
   if (method === 'GET') {
-    const u = resolve(url);
+    const u = resolve(run.url);
     u.searchParams.set('question', question);
     return [u.href, { method: 'GET', headers: h }];
   }
   if (method !== 'POST') throw new TypeError(`runnel: method must be GET or POST, not ${method}`);
-  return [String(url), {
+  return [String(run.url), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...h },
     body: JSON.stringify({ question }),
@@ -589,6 +631,7 @@ class Run {
     this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this.maxLine = options.maxLine ?? MAX_LINE;
     this.key = options.idempotencyKey ?? newKey();
+    this.apiKey = undefined; // set by check(), which vets it
   }
 
   check() {
@@ -614,6 +657,7 @@ class Run {
     if (this.key !== undefined && (typeof this.key !== 'string' || !KEY.test(this.key))) {
       throw new TypeError("runnel: idempotencyKey must be 1 to 64 letters, digits, '-', '_' or '.'");
     }
+    this.apiKey = apiKeyOf(o);
   }
 
   /** runsBase is where the run routes are: options.runsURL, or ../runs/ next to the stream. */
@@ -628,11 +672,18 @@ class Run {
     return new URL(encodeURIComponent(id), this.runsBase());
   }
 
-  /** wsURL is the WebSocket endpoint: url itself when it is ws: or wss:, else runs/ws. */
+  /**
+   * wsURL is the WebSocket endpoint: url itself when it is ws: or wss:, else
+   * runs/ws; with the API key as access_token, since a browser's WebSocket
+   * cannot send an Authorization header (the server takes the parameter on
+   * GET only, which the upgrade is).
+   */
   wsURL() {
     const u = resolve(this.url);
     const direct = this.options.runsURL == null && (u.protocol === 'ws:' || u.protocol === 'wss:');
-    return setScheme(direct ? u : new URL('ws', this.runsBase()), 'ws').href;
+    const ws = setScheme(direct ? u : new URL('ws', this.runsBase()), 'ws');
+    if (this.apiKey !== undefined) ws.searchParams.set('access_token', this.apiKey);
+    return ws.href;
   }
 
   begin() {
@@ -721,7 +772,7 @@ class Run {
     if (!id) return undefined;
     if (this.state) return { id, state: this.state };
     let result = await this.#conn?.send?.({ type: 'cancel', run: id });
-    result ??= await cancel(this.runsBase(), id, { fetch: this.fetchFn, headers: this.options.headers });
+    result ??= await cancel(this.runsBase(), id, { fetch: this.fetchFn, headers: this.options.headers, apiKey: this.apiKey });
     if (result.state === 'canceled') this.canceled = true;
     this.#nudge(); // between two attempts: go and read the canceled event now
     return result;
@@ -867,7 +918,7 @@ async function* httpStream(run, resuming) {
   let finished = false;
   try {
     const accept = MEDIA[run.transport];
-    const [target, init] = resuming ? resumeRequest(run, after, accept) : request(run.url, run.options, accept, run.key);
+    const [target, init] = resuming ? resumeRequest(run, after, accept) : request(run, accept);
     init.signal = controller.signal;
     const fetchFn = run.fetchFn; // called unbound: a browser's fetch refuses any other this
     let res;
@@ -961,7 +1012,7 @@ async function* httpStream(run, resuming) {
 function resumeRequest(run, after, accept) {
   const u = run.runURL(run.runId);
   u.searchParams.set('after', String(after));
-  return [u.href, { method: 'GET', headers: { Accept: accept, ...run.options.headers } }];
+  return [u.href, { method: 'GET', headers: withKey({ Accept: accept, ...run.options.headers }, run.apiKey) }];
 }
 
 /** refusal is the error of a response that is not 200, as it bears on the answer. */
@@ -1070,6 +1121,7 @@ async function* wsStream(run, resuming) {
     for (;;) {
       const item = await inbox.take();
       if ('fault' in item) throw run.fault(item.fault, item.fault);
+      if (item.close && !open) throw await upgradeRefusal(run, item.close);
       if (item.close) throw closedError(item.close, open);
       if (item.open) {
         open = true;
@@ -1123,6 +1175,48 @@ function refusedOverWS(data, resuming) {
   });
 }
 
+/**
+ * The statuses that refuse this client rather than fail: a missing or wrong
+ * API key, an origin the server does not allow, a limit reached. A WebSocket
+ * refused with one of them is thrown as it is, never tried again.
+ */
+const REFUSED = new Set([401, 403, 429]);
+
+/**
+ * upgradeRefusal is the error of a WebSocket that closed before it opened.
+ * A WebSocket cannot tell why its upgrade failed (a browser's says 1006 for
+ * a refused key and for a server that is down alike), so the same URL is
+ * asked with fetch: when the server refuses this client there too (401, 403,
+ * 429), that refusal, with the server's code and message, is the error.
+ * Otherwise, or without fetch, the server could not be reached, as before.
+ */
+async function upgradeRefusal(run, ev) {
+  const unreachable = closedError(ev, false);
+  const fetchFn = run.fetchFn;
+  if (typeof fetchFn !== 'function') return unreachable;
+  const controller = new AbortController();
+  const release = run.use({ abort: (reason) => controller.abort(reason) });
+  try {
+    const url = setScheme(new URL(run.wsURL()), 'http').href;
+    const res = await fetchFn(url, { method: 'GET', headers: { Accept: 'application/json' }, signal: controller.signal });
+    if (!REFUSED.has(res.status)) {
+      res.body?.cancel?.().catch(() => {});
+      return unreachable;
+    }
+    let body = '';
+    try {
+      body = await res.text();
+    } catch {
+      // the status says enough
+    }
+    return errorFromStatus(res.status, res.statusText, body, res.headers.get('Retry-After'));
+  } catch {
+    return run.fault(controller.signal.reason, unreachable);
+  } finally {
+    release();
+  }
+}
+
 /** closedError is the error of a WebSocket that closed before the run's terminal event. */
 function closedError(ev, opened) {
   const why = `${ev.code}${ev.reason ? ' ' + ev.reason : ''}`;
@@ -1146,12 +1240,14 @@ function closedError(ev, opened) {
  * or url is the run's own URL and id is left out. It resolves with the
  * server's {id, state}: state is the state the run ended in, "canceled", or
  * "done" or "error" when it had ended before. An unknown or expired run is a
- * RunnelError with code not_found.
+ * RunnelError with code not_found; options.apiKey is sent as a Bearer token,
+ * and a server that needs one refuses the cancel without it (unauthorized).
  */
 export async function cancel(url, id, options) {
   if (id !== null && typeof id === 'object') [id, options] = [undefined, id];
   const { fetch: fetchFn = globalThis.fetch, headers, signal, method = 'DELETE' } = options ?? {};
   if (typeof fetchFn !== 'function') throw new TypeError('runnel: no fetch; pass options.fetch');
+  const apiKey = apiKeyOf(options);
   if (method !== 'DELETE' && method !== 'POST') {
     throw new TypeError(`runnel: method must be DELETE or POST, not ${method}`);
   }
@@ -1160,7 +1256,7 @@ export async function cancel(url, id, options) {
   let res;
   try {
     res = await fetchFn(setScheme(target, 'http').href, {
-      method, headers: { Accept: 'application/json', ...headers }, signal,
+      method, headers: withKey({ Accept: 'application/json', ...headers }, apiKey), signal,
     });
   } catch (err) {
     if (signal?.aborted) throw reasonOf(signal);

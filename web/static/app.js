@@ -6,12 +6,18 @@
 // (the page says "Reconnecting…" meanwhile); Stop cancels the run on the
 // server, which ends the answer with its canceled event.
 //
+// A server that needs an API key refuses the question with unauthorized: the
+// page then asks for the key, keeps it in sessionStorage (this tab, until it
+// is closed; never localStorage) and asks again with it. A server without
+// keys never sees the field.
+//
 // document.body.dataset.state tells the page's state, for CSS and for tests:
 // idle, asking (request sent), streaming, reconnecting (the connection broke;
 // the client is resuming the answer), done, stopped or error; when it is
-// error, dataset.error says which: http, event, truncated, network or other.
+// error, dataset.error says which: http, event, truncated, network,
+// unauthorized (the key is missing or wrong) or other.
 
-import { ask, RunnelError } from './client/runnel.js';
+import { ask, cancel, RunnelError } from './client/runnel.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('ask');
@@ -27,8 +33,37 @@ const tagsEl = $('tags');
 const answerEl = $('answer');
 const sourcesHeading = $('sources-heading');
 const sourcesEl = $('sources');
+const keyForm = $('key-form');
+const keyInput = $('key');
 
 const streamURL = new URL('articles/stream', document.baseURI);
+const runsURL = new URL('runs/', document.baseURI);
+
+// The API key, for this tab only. Named by the site's path, so that two
+// runnel sites under one origin (/a/ and /b/ behind a proxy) keep their own.
+const KEY_ITEM = 'runnel.apiKey ' + new URL('.', document.baseURI).pathname;
+
+function savedKey() {
+  try {
+    return sessionStorage.getItem(KEY_ITEM) || undefined;
+  } catch {
+    return undefined; // storage turned off: the key lasts until the page is left
+  }
+}
+
+let unsavedKey; // the key, where sessionStorage cannot keep it
+
+function saveKey(key) {
+  unsavedKey = key;
+  try {
+    if (key === undefined) sessionStorage.removeItem(KEY_ITEM);
+    else sessionStorage.setItem(KEY_ITEM, key);
+  } catch {
+    // kept in unsavedKey only
+  }
+}
+
+const currentKey = () => savedKey() ?? unsavedKey;
 
 // Why a request was aborted: the abort reason travels back as the error.
 const STOP = new DOMException('Stopped by the user.', 'AbortError');
@@ -68,6 +103,7 @@ function showAlert(text, retryable) {
 }
 
 function clear() {
+  keyForm.hidden = true;
   alertEl.hidden = true;
   alertText.textContent = '';
   queryEl.textContent = '';
@@ -109,7 +145,7 @@ function source(s) {
   return li;
 }
 
-function describe(err) {
+function describe(err, apiKey) {
   if (!(err instanceof RunnelError)) {
     return ['other', 'Something went wrong in this page: ' + (err?.message || err) + '.', true];
   }
@@ -119,6 +155,10 @@ function describe(err) {
       'What is shown is incomplete.', true];
   }
   switch (err.code) {
+    case 'unauthorized':
+      return ['unauthorized', apiKey === undefined
+        ? 'This server answers only with its API key. Enter the key to ask.'
+        : `The server refused the key: ${err.message} (${err.status ?? 401}, ${err.code})`, false];
     case 'truncated':
       return ['truncated', 'The answer was cut off: the connection ended before the server finished. ' +
         'What is shown is incomplete.', true];
@@ -146,11 +186,14 @@ function leave(entry, reason) {
 async function run(question) {
   if (current) leave(current, REPLACED);
   const controller = new AbortController();
+  const apiKey = currentKey();
   const entry = {
     controller,
+    apiKey,
     stopping: false,
     answer: ask(streamURL, {
       question,
+      apiKey,
       signal: controller.signal,
       onReconnect: () => {
         if (current !== entry) return;
@@ -222,11 +265,12 @@ async function run(question) {
       stopped('client');
       return;
     }
-    const [kind, message, retryable] = describe(err);
+    const [kind, message, retryable] = describe(err, apiKey);
     setState('error', kind);
     status('');
     if (kind === 'truncated' || kind === 'event') result.hidden = !queryEl.textContent;
     showAlert(message, retryable);
+    if (kind === 'unauthorized') askForKey(apiKey);
   } finally {
     if (current === entry) {
       current = null;
@@ -234,6 +278,36 @@ async function run(question) {
     }
   }
 }
+
+/**
+ * askForKey shows the key field, empty, with the focus in it. A key the
+ * server refused is forgotten, so that a reload does not send it again.
+ */
+function askForKey(refused) {
+  if (refused !== undefined && currentKey() === refused) saveKey(undefined);
+  keyInput.value = '';
+  keyInput.setCustomValidity('');
+  keyForm.hidden = false;
+  keyInput.focus();
+}
+
+keyForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const key = keyInput.value.trim();
+  // What an Authorization header can carry; the client would refuse the rest.
+  if (!/^[\x21-\x7E]+$/.test(key)) {
+    keyInput.setCustomValidity('A key is letters, digits and punctuation, without spaces.');
+    keyInput.reportValidity();
+    return;
+  }
+  saveKey(key);
+  keyForm.hidden = true;
+  input.focus();
+  const question = lastQuestion || input.value.trim();
+  if (question) run(question);
+});
+
+keyInput.addEventListener('input', () => keyInput.setCustomValidity(''));
 
 /**
  * stop cancels the run on the server: its generation stops at once, and the
@@ -292,11 +366,18 @@ window.addEventListener('online', () => {
 });
 
 // Leaving the page mid-answer: the run would linger on the server for a
-// while in case this page came back; it will not, so cancel it now.
+// while in case this page came back; it will not, so cancel it now. A beacon
+// cannot carry the API key: with one, a fetch with keepalive, which outlives
+// the page as a beacon does, sends POST .../cancel with it.
 window.addEventListener('pagehide', () => {
   const id = current?.answer.runId;
-  if (id && typeof navigator.sendBeacon === 'function') {
-    navigator.sendBeacon(new URL('runs/' + encodeURIComponent(id) + '/cancel', document.baseURI));
+  if (!id) return;
+  const { apiKey } = current;
+  if (apiKey !== undefined) {
+    const keepalive = (url, init) => fetch(url, { ...init, keepalive: true });
+    cancel(runsURL, id, { method: 'POST', apiKey, fetch: keepalive }).catch(() => {});
+  } else if (typeof navigator.sendBeacon === 'function') {
+    navigator.sendBeacon(new URL(encodeURIComponent(id) + '/cancel', runsURL));
   }
 });
 

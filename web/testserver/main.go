@@ -24,6 +24,12 @@
 // -linger: 30s by default, so that a client cut off mid-answer can resume
 // it; 0 cancels a run as soon as its last reader leaves, as protocol v1 did.
 //
+// -api-keys turns the server's API keys on (rhttp.Server.APIKeys): the
+// stream and run routes then need one of them, as a Bearer token, the
+// password of Basic credentials or, on GET, access_token. -keys-for-pages
+// covers the pages too, and -cors-origins names the origins CORS allows.
+// The /test/ routes never need a key: they are the test's, not the server's.
+//
 // It listens on 127.0.0.1 (a free port unless -addr says otherwise), prints
 // its URL on the first line of stdout, and exits on SIGTERM or when its
 // standard input closes, so a test that dies cannot leave it running.
@@ -71,6 +77,9 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:0", "listen on `host:port`")
 	axios := flag.String("axios", "", "`file` served at /test/axios.min.js")
 	linger := flag.Duration("linger", 30*time.Second, "how long a run goes on after its last reader left (0: cancel at once)")
+	apiKeys := flag.String("api-keys", "", "comma-separated API `keys`, one of which the stream and run routes then need")
+	keysForPages := flag.Bool("keys-for-pages", false, "the pages, articles and tags need a key too")
+	corsOrigins := flag.String("cors-origins", "", "comma-separated `origins` whose pages CORS allows, or *")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -106,6 +115,12 @@ func run() error {
 		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Version:         "test",
 		ShutdownTimeout: time.Second,
+		APIKeys:         list(*apiKeys),
+		KeysForPages:    *keysForPages,
+		CORSOrigins:     list(*corsOrigins),
+	}
+	if err := srv.Validate(); err != nil {
+		return err
 	}
 	mux := http.NewServeMux()
 	c.routes(mux, *axios)
@@ -129,6 +144,14 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// list splits a comma-separated flag; "" is none.
+func list(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // Modes of the control.

@@ -110,6 +110,7 @@ test('the answer grows token by token through several states before done', async
   assert.equal(done.busy, 'false');
   assert.equal(done.status, 'Done.');
   assert.ok(!done.stop, 'Stop is disabled after done');
+  assert.ok(await page.locator('#key-form').isHidden(), 'a server without keys never shows the key field');
 
   // Three intermediate states, each a strict prefix of the next.
   const states = [...seen, done.answer];

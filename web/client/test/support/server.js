@@ -93,8 +93,10 @@ export function startServer(bin, args, { timeout = 60_000 } = {}) {
  * startTestServer builds and starts web/testserver; resolves to its URL and
  * controls. linger is the server's linger window ("30s" by default; "0s"
  * cancels a run as soon as its last reader leaves, as protocol v1 did).
+ * apiKeys, when there are any, are the keys the stream and run routes then
+ * need (keysForPages: the pages too); corsOrigins, the origins CORS allows.
  */
-export async function startTestServer({ linger = '30s' } = {}) {
+export async function startTestServer({ linger = '30s', apiKeys = [], keysForPages = false, corsOrigins = [] } = {}) {
   const bin = await buildGo('./web/testserver', 'testserver');
   let server;
   try {
@@ -102,6 +104,9 @@ export async function startTestServer({ linger = '30s' } = {}) {
       '-addr', '127.0.0.1:0',
       '-linger', linger,
       '-axios', join(clientDir, 'node_modules/axios/dist/axios.min.js'),
+      ...(apiKeys.length ? ['-api-keys', apiKeys.join(',')] : []),
+      ...(keysForPages ? ['-keys-for-pages'] : []),
+      ...(corsOrigins.length ? ['-cors-origins', corsOrigins.join(',')] : []),
     ]);
   } catch (err) {
     await bin.cleanup();

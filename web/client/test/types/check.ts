@@ -47,17 +47,20 @@ export async function example(signal: AbortSignal): Promise<string> {
     question: 'q', transport: 'sse', retries: RETRIES, backoff: { base: BACKOFF.base }, runsURL: '/runs/',
     onReconnect: (r) => void (r.attempt + r.delay + r.after), onResume: (r) => void r.run,
   })) void e;
-  for await (const e of ask('ws://localhost:8080/runs/ws', { question: 'q', transport: 'websocket', WebSocket: WS })) void e;
+  for await (const e of ask('ws://localhost:8080/runs/ws', { question: 'q', transport: 'websocket', WebSocket: WS, apiKey: 'k' })) void e;
   (await cancel('http://localhost:8080/runs/', runId ?? '')).state satisfies string;
-  await cancel(`http://localhost:8080/runs/${runId}`, { method: 'POST' });
+  await cancel(`http://localhost:8080/runs/${runId}`, { method: 'POST', apiKey: 'k' });
+  const stored: string | null = null as string | null; // sessionStorage.getItem gives string | null
+  await askEach('/articles/stream', { question: 'q', apiKey: stored, headers: { 'X-Trace': '1' } }, () => {});
 
-  await askAxios(axios, '/articles/stream', { question: 'q', signal }, (e) => void e.type);
+  await askAxios(axios, '/articles/stream', { question: 'q', signal, apiKey: 'k' }, (e) => void e.type);
   try {
     await askEach('/articles/stream', { question: 'q' }, () => {});
   } catch (err) {
     if (err instanceof RunnelError && err.code === 'truncated' && err.retryable) return done.finish_reason;
     if (err instanceof RunnelError && err.code === 'not_found' && err.run) return err.run;
     if (err instanceof RunnelError && err.status === 400) return err.message;
+    if (err instanceof RunnelError && err.code === 'unauthorized' && err.status === 401) return 'ask for the key';
   }
   const d = new EventDecoder({ maxLine: 1024 });
   d.push(new Uint8Array(0)).concat(d.end());
