@@ -72,3 +72,12 @@ serve:
 
 clean:
 	rm -rf bin dist
+
+# --- The container image (Dockerfile, deploy/container/build.sh) ----------
+# See docs/operations.md for several platforms at once (docker buildx).
+IMAGE ?= runnel
+.PHONY: image
+
+## image: the container image $(IMAGE):$(VERSION) for this machine's platform
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
