@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
@@ -88,6 +89,25 @@ func BenchmarkStreamBurst(b *testing.B) {
 			report(b)
 		})
 	}
+	// The same with metrics recorded, for their cost.
+	b.Run("ndjson+metrics", func(b *testing.B) {
+		reg := prometheus.NewRegistry()
+		m, _ := rhttp.NewMetrics(reg)
+		s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: words(tokens...)}, Store: store, Runs: memory.New(memory.Options{}), Metrics: m}
+		ts := httptest.NewServer(s.Handler())
+		defer ts.Close()
+		req, _ := http.NewRequest("GET", ts.URL+"/articles/stream?question=websocket", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		b.ReportMetric(float64(b.N*(n+5))/b.Elapsed().Seconds(), "events/s")
+	})
 	b.Run("websocket", func(b *testing.B) {
 		conn, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/runs/ws", nil)
 		if err != nil {
@@ -235,5 +255,36 @@ func BenchmarkResume(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/resume")
 		})
+	}
+}
+
+// BenchmarkRefusal asks for a stream over the cap on streams (one, held
+// open) and reports how long the 503 takes to come back, on loopback.
+func BenchmarkRefusal(b *testing.B) {
+	release := make(chan struct{})
+	defer close(release)
+	store := newMemStore(testArticles...)
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: holding(release)}, Store: store,
+		Runs: memory.New(memory.Options{}), Limits: rhttp.Limits{MaxStreams: 1}}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	url := ts.URL + "/articles/stream?question=websocket"
+	held, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer held.Body.Close()
+	req, _ := http.NewRequest("GET", url, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			b.Fatalf("status %d, want 503", resp.StatusCode)
+		}
 	}
 }

@@ -116,9 +116,6 @@ func newGuard(s *Server) (*guard, error) {
 				return nil, err
 			}
 		}
-		g.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, runnel.Errorf(runnel.EFORBIDDEN, "This server does not take %s requests from pages on other origins; its operator can allow an origin with --cors-origin.", r.Method))
-		}))
 	}
 	g.burst = s.Limits.QuestionBurst
 	if g.burst <= 0 {
@@ -151,50 +148,74 @@ func (g *guard) allowsOrigin(origin string) bool {
 // keep the response from them. OPTIONS without a preflight says which
 // methods the path takes.
 func (s *Server) cors(allow func(*http.Request) []string, next http.Handler) http.Handler {
-	g := s.guard
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		origin := r.Header.Get("Origin")
-		ok := g.allowsOrigin(origin)
-		if ok {
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Expose-Headers", corsExposed)
-		}
-		if g.anyOrigin || len(g.origins) > 0 {
-			h.Add("Vary", "Origin")
-		}
-		if r.Method != http.MethodOptions {
-			if g.csrf != nil {
-				g.csrf.Handler(next).ServeHTTP(w, r)
-				return
-			}
-			next.ServeHTTP(w, r)
+		if s.guard.answer(w, r, allow) {
 			return
 		}
-		methods := allow(r)
-		if len(methods) == 0 {
-			handleNotFound(w, r)
-			return
-		}
-		h.Set("Allow", strings.Join(methods, ", "))
-		if ok && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", corsMethods)
-			h.Set("Access-Control-Allow-Headers", corsAllowed)
-			h.Set("Access-Control-Max-Age", corsMaxAge)
-		}
-		w.WriteHeader(http.StatusNoContent)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// answer sets the CORS headers of r's response, and answers r itself if it
+// is a preflight or OPTIONS request, or an unsafe one from a page on an
+// origin that is not allowed. It is not inlined into cors: a stream's
+// goroutine stays parked below cors for the life of the stream, and its
+// frame would be kept on every open stream's stack (see logRequest).
+//
+//go:noinline
+func (g *guard) answer(w http.ResponseWriter, r *http.Request, allow func(*http.Request) []string) (answered bool) {
+	h := w.Header()
+	origin := r.Header.Get("Origin")
+	ok := g.allowsOrigin(origin)
+	if ok {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", corsExposed)
+	}
+	if g.anyOrigin || len(g.origins) > 0 {
+		h.Add("Vary", "Origin")
+	}
+	if r.Method != http.MethodOptions {
+		if g.csrf != nil && g.csrf.Check(r) != nil {
+			writeError(w, runnel.Errorf(runnel.EFORBIDDEN, "This server does not take %s requests from pages on other origins; its operator can allow an origin with --cors-origin.", r.Method))
+			return true
+		}
+		return false
+	}
+	methods := allow(r)
+	if len(methods) == 0 {
+		handleNotFound(w, r)
+		return true
+	}
+	h.Set("Allow", strings.Join(methods, ", "))
+	if ok && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", corsMethods)
+		h.Set("Access-Control-Allow-Headers", corsAllowed)
+		h.Set("Access-Control-Max-Age", corsMaxAge)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // private wraps a handler that needs an API key when the server has keys.
 func (s *Server) private(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.guard.authorized(r) {
-			s.unauthorized(w, r)
+		if s.refuse(w, r) {
 			return
 		}
 		h(w, r)
 	}
+}
+
+// refuse answers r with 401 if it does not carry a key the server needs.
+// Like guard.answer, it stays out of a stream's parked frames.
+//
+//go:noinline
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request) bool {
+	if s.guard.authorized(r) {
+		return false
+	}
+	s.unauthorized(w, r)
+	return true
 }
 
 // public wraps a handler of the pages and articles: public, unless the
@@ -451,6 +472,8 @@ func retryAfter(d time.Duration) string {
 
 // limited admits a new stream (and question) of r, or writes the refusal
 // and returns ok false. The caller calls release when the stream ends.
+//
+//go:noinline
 func (s *Server) limited(w http.ResponseWriter, r *http.Request, question bool) (release func(), ok bool) {
 	g := s.guard
 	if !g.limits.any() {
