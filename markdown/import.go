@@ -36,6 +36,11 @@ type Importer struct {
 	// Now returns the current time, for the progress pace; nil means
 	// time.Now.
 	Now func() time.Time
+	// Limits bound each article; zero fields take their defaults. A file
+	// or JSONL record over a limit is a Problem, whose error is a
+	// *LimitError, and the rest still imports. A Markdown file is refused
+	// by its size before it is read, and never read past the limit.
+	Limits Limits
 }
 
 // Summary counts what an import did. Files counts the files read; Added,
@@ -265,12 +270,12 @@ func (r *importRun) importFile(f file) error {
 	if strings.ToLower(filepath.Ext(f.abs)) == ".jsonl" {
 		return r.importJSONL(f)
 	}
-	src, err := os.ReadFile(f.abs)
+	src, err := r.read(f.abs)
 	if err != nil {
 		r.problem(f.show, f.abs, 0, err)
 		return nil
 	}
-	a, err := Parse(f.abs, src)
+	a, err := parse(f.abs, src, r.Limits)
 	if err != nil {
 		r.problem(f.show, f.abs, 0, err)
 		return nil
@@ -285,6 +290,20 @@ func (r *importRun) importFile(f file) error {
 	return r.put(a, f, 0)
 }
 
+// read reads the Markdown file at path, no more of it than the size limit.
+func (r *importRun) read(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return readArticle(fh, fi.Size(), r.Limits.orDefault().MaxBytes)
+}
+
 func (r *importRun) importJSONL(f file) error {
 	fh, err := os.Open(f.abs)
 	if err != nil {
@@ -293,7 +312,7 @@ func (r *importRun) importJSONL(f file) error {
 	}
 	defer fh.Close()
 	var fatal error
-	err = ParseJSONL(f.abs, fh, func(a *runnel.Article, line int) error {
+	err = parseJSONL(f.abs, fh, r.Limits, func(a *runnel.Article, line int) error {
 		fatal = r.put(a, f, line)
 		return fatal
 	})

@@ -43,8 +43,16 @@ func (e *LineError) Unwrap() error { return e.Err }
 // A bad line does not stop the others: ParseJSONL reads on and returns the
 // bad lines' errors, each a *LineError, joined with errors.Join. An error
 // from fn stops it at once and is returned as it is; so does an error
-// reading r, with the line number added.
+// reading r, with the line number added. A body over the default Limits is
+// a bad line whose error is a *LimitError (its line numbered within the
+// body).
 func ParseJSONL(path string, r io.Reader, fn func(a *runnel.Article, line int) error) error {
+	return parseJSONL(path, r, Limits{}, fn)
+}
+
+// parseJSONL is ParseJSONL within lim.
+func parseJSONL(path string, r io.Reader, lim Limits, fn func(a *runnel.Article, line int) error) error {
+	lim = lim.orDefault()
 	br := bufio.NewReaderSize(r, 64<<10)
 	var bad []error
 	for n := 1; ; n++ {
@@ -59,7 +67,7 @@ func ParseJSONL(path string, r io.Reader, fn func(a *runnel.Article, line int) e
 		case tooLong:
 			bad = append(bad, &LineError{n, fmt.Errorf("line longer than %d bytes", MaxJSONLLine)})
 		case len(bytes.TrimSpace(line)) > 0:
-			a, perr := parseRecord(path, line)
+			a, perr := parseRecord(path, line, lim)
 			if perr != nil {
 				bad = append(bad, &LineError{n, perr})
 			} else if ferr := fn(a, n); ferr != nil {
@@ -99,7 +107,7 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 
 // parseRecord turns one JSONL line into an article. The object is
 // decoded field by field so that each error names its field.
-func parseRecord(path string, line []byte) (*runnel.Article, error) {
+func parseRecord(path string, line []byte, lim Limits) (*runnel.Article, error) {
 	if !utf8.Valid(line) {
 		return nil, fmt.Errorf("not valid UTF-8 (at byte %d)", invalidAt(line))
 	}
@@ -146,6 +154,9 @@ func parseRecord(path string, line []byte) (*runnel.Article, error) {
 	a.Description = strings.TrimSpace(a.Description)
 	a.Section = strings.TrimSpace(a.Section)
 	a.Body = trimBody(normalizeNewlines(a.Body))
+	if len(a.Body) > lim.MaxBytes {
+		return nil, &LimitError{What: "the body", Actual: len(a.Body), Limit: lim.MaxBytes, Unit: "bytes"}
+	}
 	var err error
 	if a.Date, err = parseDate(date); err != nil {
 		return nil, fmt.Errorf("date: %w", err)
@@ -165,7 +176,10 @@ func parseRecord(path string, line []byte) (*runnel.Article, error) {
 	default:
 		return nil, errors.New("no slug and no title")
 	}
-	doc := parseBody(a.Body)
+	doc, err := parseBody(a.Body, lim)
+	if err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
 	if a.Title == "" {
 		a.Title = doc.title()
 	}

@@ -6,7 +6,14 @@
 // both split the body into passages, one per section, as plain text that
 // the search index and the sentence splitter can use directly. Importer
 // walks files and directories and puts what it finds into a Store, counting
-// what was added, updated, left unchanged or pruned.
+// what was added, updated, left unchanged or pruned. RenderHTML renders a
+// body for the article's page.
+//
+// All of them keep an article within Limits (its size, its front matter,
+// how deeply it nests, how much markup a paragraph or table holds), so
+// that what an article costs to import and to show grows with its size
+// and no faster: Markdown parsers take time that grows with the square of
+// some counts, and a few hundred kilobytes can cost minutes.
 package markdown
 
 import (
@@ -34,9 +41,19 @@ import (
 // zh-Hans; runnel.ParseLang). Other fields are ignored. Without a title the
 // first H1 is used, then the first heading of any level, then the file name.
 //
-// Parse fails for an empty file, invalid UTF-8 and malformed front matter;
-// the error says why but not which file (callers add the path).
+// Parse fails for an empty file, invalid UTF-8, malformed front matter and
+// an article over the default Limits (a *LimitError); the error says why
+// but not which file (callers add the path).
 func Parse(path string, src []byte) (*runnel.Article, error) {
+	return parse(path, src, Limits{})
+}
+
+// parse is Parse within lim.
+func parse(path string, src []byte, lim Limits) (*runnel.Article, error) {
+	lim = lim.orDefault()
+	if len(src) > lim.MaxBytes {
+		return nil, &LimitError{What: "the file", Actual: len(src), Limit: lim.MaxBytes, Unit: "bytes"}
+	}
 	src = bytes.TrimPrefix(src, []byte("\uFEFF"))
 	if len(bytes.TrimSpace(src)) == 0 {
 		return nil, errors.New("file is empty")
@@ -46,7 +63,7 @@ func Parse(path string, src []byte) (*runnel.Article, error) {
 		return nil, fmt.Errorf("not valid UTF-8 (line %d)", bytes.Count(src[:at], []byte("\n"))+1)
 	}
 	text := normalizeNewlines(string(src))
-	fm, body, err := splitFrontMatter(text)
+	fm, body, err := splitFrontMatter(text, lim.MaxFrontMatter)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +72,16 @@ func Parse(path string, src []byte) (*runnel.Article, error) {
 		return nil, err
 	}
 	a.Slug = Slug("", path)
+	lead := leadingBlankLines(body)
 	a.Body = trimBody(body)
-	doc := parseBody(a.Body)
+	doc, err := parseBody(a.Body, lim)
+	if le, ok := err.(*LimitError); ok && le.Line > 0 {
+		// Number the line as in the file, front matter included.
+		le.Line += strings.Count(text[:len(text)-len(body)+lead], "\n")
+	}
+	if err != nil {
+		return nil, err
+	}
 	if a.Title == "" {
 		a.Title = doc.title()
 	}
@@ -91,25 +116,31 @@ func invalidAt(b []byte) int {
 // trimBody drops the blank lines that usually follow the front matter and
 // trailing white space, so that cosmetic edits do not count as changes.
 func trimBody(body string) string {
-	for {
-		line, rest, ok := strings.Cut(body, "\n")
-		if !ok || strings.TrimSpace(line) != "" {
-			break
-		}
-		body = rest
-	}
-	body = strings.TrimRight(body, " \t\n")
+	body = strings.TrimRight(body[leadingBlankLines(body):], " \t\n")
 	if body == "" {
 		return ""
 	}
 	return body + "\n"
 }
 
+// leadingBlankLines returns the length of the blank lines body starts with.
+func leadingBlankLines(body string) int {
+	n := 0
+	for {
+		line, _, ok := strings.Cut(body[n:], "\n")
+		if !ok || strings.TrimSpace(line) != "" {
+			return n
+		}
+		n += len(line) + 1
+	}
+}
+
 // splitFrontMatter returns the YAML between a "---" line at the very start
 // of s and the next "---" (or "...") line, and the text after it. Without
 // an opening line fm is "" and body is s. An opening line without a closing
-// one is an error: the file would otherwise import with its metadata as text.
-func splitFrontMatter(s string) (fm, body string, err error) {
+// one is an error: the file would otherwise import with its metadata as
+// text. So is front matter longer than max bytes.
+func splitFrontMatter(s string, max int) (fm, body string, err error) {
 	first, rest, _ := strings.Cut(s, "\n")
 	if strings.TrimRight(first, " \t") != "---" {
 		return "", s, nil
@@ -118,6 +149,9 @@ func splitFrontMatter(s string) (fm, body string, err error) {
 	for {
 		line, next, more := strings.Cut(rest[off:], "\n")
 		if t := strings.TrimRight(line, " \t"); t == "---" || t == "..." {
+			if off > max {
+				return "", "", &LimitError{Line: 1, What: "the front matter", Actual: off, Limit: max, Unit: "bytes"}
+			}
 			return rest[:off], next, nil
 		}
 		if !more {
@@ -140,6 +174,9 @@ func parseFrontMatter(fm string, a *runnel.Article) error {
 	// numbers in YAML's errors are the file's.
 	if err := yaml.Unmarshal([]byte("\n"+fm), &doc); err != nil {
 		return fmt.Errorf("front matter: %w", err)
+	}
+	if err := checkAliases(&doc); err != nil {
+		return err
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil // only comments

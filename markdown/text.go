@@ -27,9 +27,10 @@ const MaxPassage = 2000
 // mdParser is immutable once built and safe for concurrent use. GitHub's
 // tables, strikethrough and task lists are understood; attributes let
 // "## Usage {#usage}" have the heading text "Usage".
+// The guard keeps its cost within an article's Limits.
 var mdParser = goldmark.New(
 	goldmark.WithExtensions(east.Table, east.Strikethrough, east.TaskList),
-	goldmark.WithParserOptions(parser.WithAttribute()),
+	goldmark.WithParserOptions(append(guardParser(), parser.WithAttribute())...),
 ).Parser()
 
 // block is a top-level heading (level > 0) or a paragraph of plain text.
@@ -42,10 +43,18 @@ type block struct {
 type document []block
 
 // parseBody parses Markdown into a document. Headings count only at the
-// top level: a "#" line inside a list or quote is text of that block.
-func parseBody(body string) document {
+// top level: a "#" line inside a list or quote is text of that block. A
+// body over lim is a *LimitError, its line numbered from the body's first.
+func parseBody(body string, lim Limits) (document, error) {
+	lim = lim.orDefault()
+	if err := checkDepth(body, lim.MaxDepth); err != nil {
+		return nil, err
+	}
 	src := []byte(body)
-	root := mdParser.Parse(text.NewReader(src))
+	root, err := parseGuarded(mdParser, src, lim)
+	if err != nil {
+		return nil, err
+	}
 	w := &walker{src: src}
 	for n := root.FirstChild(); n != nil; n = n.NextSibling() {
 		if h, ok := n.(*ast.Heading); ok {
@@ -54,7 +63,7 @@ func parseBody(body string) document {
 		}
 		w.block(n)
 	}
-	return w.doc
+	return w.doc, nil
 }
 
 // title returns the text of the first H1, or else of the first heading.

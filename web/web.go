@@ -23,15 +23,13 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/yuin/goldmark"
-	"github.com/yuin/goldmark/extension"
-	"github.com/yuin/goldmark/parser"
-
 	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/markdown"
 )
 
 //go:embed templates/*.html
@@ -54,12 +52,24 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // perPage is the number of articles on one page of a listing.
 const perPage = 50
 
+// Limits of the article pages. An article's body is rendered once per
+// change and kept, up to cacheBytes for all articles; no more pages render
+// at once than there are cores (GOMAXPROCS). Rendering is bounded
+// by the importer's limits, except that it takes articles up to
+// maxRenderBytes (an import may be given a larger limit than its default)
+// and stops at maxPageHTML: the page of a larger article says so instead.
+const (
+	cacheBytes     = 32 << 20
+	maxRenderBytes = 4 << 20
+	maxPageHTML    = 8 << 20
+)
+
 // Handler returns the site, reading articles from store:
 //
 //	GET /                    the page that asks (?q= asks at once)
 //	GET /static/...          its style, script and the JS client
 //	GET /articles?tag=T      articles, newest first, optionally by tag
-//	GET /articles/{slug...}  one article, its Markdown rendered
+//	GET /articles/{slug...}  one article, its Markdown rendered (and kept for the next request)
 //	GET /tags                every tag with its article count
 //
 // Any other path gets a page that says it does not exist, with status 404.
@@ -67,12 +77,8 @@ const perPage = 50
 // rhttp.Server.Pages); it also works on its own.
 func Handler(store runnel.Store) http.Handler {
 	s := &site{store: store, static: loadStatic(), pages: parseTemplates(),
-		md: goldmark.New(
-			goldmark.WithExtensions(extension.GFM),
-			goldmark.WithParserOptions(parser.WithAutoHeadingID()),
-			// No WithUnsafe: raw HTML in an article is dropped, and links
-			// with dangerous schemes (javascript:) are not rendered.
-		)}
+		bodies: newBodyCache(cacheBytes, runtime.GOMAXPROCS(0)),
+		limits: markdown.Limits{MaxBytes: maxRenderBytes, MaxHTML: maxPageHTML}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /static/{file...}", s.file)
@@ -90,7 +96,8 @@ type site struct {
 	store  runnel.Store
 	static map[string]staticFile
 	pages  map[string]*template.Template
-	md     goldmark.Markdown
+	bodies *bodyCache
+	limits markdown.Limits
 }
 
 // staticFile is an embedded file with its type and a strong ETag, so that a
@@ -208,6 +215,7 @@ type articlePage struct {
 	Article *runnel.Article
 	Date    string
 	Body    template.HTML
+	Notice  string // instead of Body, when the article cannot be shown
 }
 
 func (s *site) article(w http.ResponseWriter, r *http.Request) {
@@ -216,13 +224,24 @@ func (s *site) article(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var body bytes.Buffer
-	if err := s.md.Convert([]byte(a.Body), &body); err != nil {
+	p := articlePage{Article: a, Date: date(*a)}
+	body, err := s.bodies.get(r.Context(), a.Slug, a.Body, func(md string) ([]byte, error) {
+		return markdown.RenderHTML(md, s.limits)
+	})
+	var le *markdown.LimitError
+	switch {
+	case errors.As(err, &le):
+		// The importer's limits keep such articles out; one imported
+		// under larger limits, or by an older runnel, is still listed,
+		// searched and answered from.
+		p.Notice = "This article is too large to show as a page. You can still ask about it."
+	case err != nil:
 		s.fail(w, r, err)
 		return
+	default:
+		p.Body = template.HTML(body) // RenderHTML escapes text and drops raw HTML
 	}
-	s.render(w, r, http.StatusOK, "article", articlePage{Article: a, Date: date(*a),
-		Body: template.HTML(body.String())}) // goldmark escapes text and drops raw HTML
+	s.render(w, r, http.StatusOK, "article", p)
 }
 
 type listItem struct {

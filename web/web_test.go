@@ -2,14 +2,20 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel/runnel"
+	"github.com/runnel/runnel/markdown"
+	"github.com/runnel/runnel/sqlite"
 	"github.com/runnel/runnel/web"
 )
 
@@ -213,5 +219,96 @@ func TestHead(t *testing.T) {
 	newSite(t).ServeHTTP(rec, req)
 	if rec.Code != 200 || rec.Body.Len() != 0 {
 		t.Errorf("HEAD /articles/websocket = %d with %d bytes, want 200 and no body", rec.Code, rec.Body.Len())
+	}
+}
+
+// TestArticlePagesFollowImports imports articles into a real SQLite file
+// and shows their pages: a large one is rendered once and then served
+// from the cache, and a re-import that changes an article changes its page.
+func TestArticlePagesFollowImports(t *testing.T) {
+	dir := t.TempDir()
+	var big strings.Builder
+	big.WriteString("---\ntitle: Big\n---\n")
+	for i := 0; big.Len() < 256<<10; i++ {
+		fmt.Fprintf(&big, "## Part %d\n\nSome *text* with `code` and [a link](https://example.com/%d).\n\n- one\n- two\n  - nested\n\n", i, i)
+	}
+	big.WriteString("The last line.\n")
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("big.md", big.String())
+	write("note.md", "# Note\n\nThe first version.\n")
+
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "runnel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	im := &markdown.Importer{Store: store}
+	if sum, err := im.Import(t.Context(), dir); err != nil || sum.Added != 2 {
+		t.Fatalf("Import = %v, %v; want 2 added", sum, err)
+	}
+	h := web.Handler(store)
+
+	// The first request renders; the second reads the page from SQLite
+	// and the rendered body from the cache, which allocates a fraction.
+	alloc := func(path string) (response, uint64) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r := get(t, h, path)
+		runtime.ReadMemStats(&after)
+		return r, after.TotalAlloc - before.TotalAlloc
+	}
+	first, rendering := alloc("/articles/big")
+	second, cached := alloc("/articles/big")
+	if first.status != 200 || !strings.Contains(first.body, `<h2 id="part-0">Part 0</h2>`) ||
+		!strings.Contains(first.body, "<p>The last line.</p>") || strings.Contains(first.body, `class="notice"`) {
+		t.Fatalf("GET /articles/big = %d, want the whole article rendered", first.status)
+	}
+	if second.body != first.body {
+		t.Error("the second request got another page")
+	}
+	t.Logf("rendering %d KiB, cached %d KiB", rendering>>10, cached>>10)
+	if cached > rendering/3 {
+		t.Errorf("the cached page allocated %d KiB, the rendered one %d KiB: want less than a third", cached>>10, rendering>>10)
+	}
+
+	if r := get(t, h, "/articles/note"); !strings.Contains(r.body, "The first version.") {
+		t.Fatalf("GET /articles/note = %d, want the first version", r.status)
+	}
+	write("note.md", "# Note\n\nThe second version.\n")
+	if sum, err := im.Import(t.Context(), dir); err != nil || sum.Updated != 1 {
+		t.Fatalf("re-import = %v, %v; want 1 updated", sum, err)
+	}
+	if r := get(t, h, "/articles/note"); !strings.Contains(r.body, "The second version.") || strings.Contains(r.body, "first version") {
+		t.Errorf("GET /articles/note after the re-import = %d, want the second version only", r.status)
+	}
+}
+
+// TestArticleTooLargeToShow is an article that the importer would refuse
+// but that is in the store anyway (imported by an older runnel or under
+// larger limits): its page says it cannot be shown, at once.
+func TestArticleTooLargeToShow(t *testing.T) {
+	store := &fakeStore{articles: []runnel.Article{
+		{Slug: "deep", Title: "Deep", Body: strings.Repeat(">", 200_000) + " x\n"},
+		{Slug: "huge", Title: "Huge", Body: strings.Repeat("Many words. ", 500_000)},
+	}}
+	h := web.Handler(store)
+	for _, slug := range []string{"deep", "huge"} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r := get(t, h, "/articles/"+slug)
+		runtime.ReadMemStats(&after)
+		if r.status != 200 || !strings.Contains(r.body, `<p class="notice">This article is too large to show as a page.`) ||
+			strings.Contains(r.body, "<blockquote>") {
+			t.Errorf("GET /articles/%s = %d, want the page with a notice instead of the body", slug, r.status)
+		}
+		// Rendering the 200,000 nested quotes would take 20 s and 300 MB.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+			t.Errorf("GET /articles/%s allocated %d MiB, want less than 32", slug, alloc>>20)
+		}
 	}
 }

@@ -12,16 +12,20 @@ import (
 func runImport(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	c := newConfig("import", env)
 	var (
-		db    string
-		prune bool
+		db        string
+		prune     bool
+		articleKB int
 	)
 	c.String(&db, "db", "RUNNEL_DB", "runnel.db", "SQLite database `path` to import into (created if missing)")
 	c.Bool(&prune, "prune", "RUNNEL_PRUNE", false, "remove articles imported earlier from under these paths whose files are gone")
+	c.Int(&articleKB, "max-article-kb", "RUNNEL_MAX_ARTICLE_KB", markdown.DefaultMaxBytes>>10,
+		"largest article in `KiB` (a Markdown file, or a JSONL record's body); a larger one is reported and skipped")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel import [flags] PATH...\n\n"+
 			"Import Markdown files (.md, .markdown, with optional YAML front matter) and JSONL files\n"+
 			"(.jsonl, one article object a line) into the database. Directories are walked.\n"+
-			"Importing again updates changed articles in place. A file that cannot be read is\n"+
+			"Importing again updates changed articles in place. A file that cannot be read or is\n"+
+			"over a limit (its size, how deeply it nests, how much markup a paragraph has) is\n"+
 			"reported and the rest still imports; the exit status is then 1.\n\nFlags:\n")
 		c.fs.PrintDefaults()
 	}
@@ -30,6 +34,10 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 	}
 	if err := c.err(); err != nil {
 		return err
+	}
+	if articleKB < 1 || articleKB > 1<<20 {
+		fmt.Fprintf(stderr, "runnel import: --max-article-kb %d: want 1 to %d\n", articleKB, 1<<20)
+		return errUsage
 	}
 	if c.fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "runnel import: no PATH given")
@@ -41,7 +49,8 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 		return err
 	}
 	defer store.Close()
-	im := &markdown.Importer{Store: store, Prune: prune, Progress: stderr}
+	im := &markdown.Importer{Store: store, Prune: prune, Progress: stderr,
+		Limits: markdown.Limits{MaxBytes: articleKB << 10}}
 	sum, err := im.Import(ctx, c.fs.Args()...)
 	if err != nil {
 		return err
