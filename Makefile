@@ -6,13 +6,25 @@ PKGS     := ./...
 FUZZTIME ?= 30s
 JS       := web/client
 
-.PHONY: all build lambda test test-js vet fmt-check fuzz bench eval serve clean
+.PHONY: all build release lambda test test-js vet fmt-check fuzz bench eval serve clean
 
 all: build
 
 ## build: a static binary at ./bin/runnel (no cgo)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/runnel ./cmd/runnel
+
+## release: static binaries for each of RELEASE_PLATFORMS in dist/release/,
+## named runnel-VERSION-OS-ARCH, with their SHA256SUMS
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+release:
+	rm -rf dist/release && mkdir -p dist/release
+	for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		GOOS=$$os GOARCH=$$arch VERSION='$(VERSION)' GO='$(GO)' \
+			sh deploy/container/build.sh dist/release/runnel-$(VERSION)-$$os-$$arch || exit 1; \
+	done
+	cd dist/release && sha256sum runnel-* > SHA256SUMS
 
 ## lambda: the AWS Lambda package: dist/lambda/bootstrap (linux/arm64) and
 ## dist/lambda/runnel-lambda.zip; LAMBDA_DB=file bundles a database

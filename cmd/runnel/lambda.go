@@ -47,6 +47,7 @@ func runLambda(ctx context.Context, env func(string) string, stderr io.Writer) e
 		ss serverSettings
 	)
 	sf.bind(c)
+	sf.noDefault = true
 	// An instance serves one invocation at a time, so a reader can come back
 	// to a run only through a store the instances share: without one, an
 	// abandoned answer stops at once.
