@@ -28,12 +28,16 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		addr     string
 		metrics  string
 		shutdown time.Duration
+		watchOn  bool
+		every    time.Duration
 	)
 	sf.bind(c)
 	ss.bind(c, "text", rhttp.DefaultMaxStreamDuration, memory.DefaultLinger)
 	c.String(&addr, "addr", "RUNNEL_ADDR", "localhost:8080", "listen on `host:port`")
 	c.String(&metrics, "metrics-addr", "RUNNEL_METRICS_ADDR", "",
 		"serve Prometheus metrics at /metrics on this `host:port` of their own; empty serves them at /metrics on -addr (behind the API keys, if any); off for none")
+	c.Bool(&watchOn, "watch", "RUNNEL_WATCH", false, "import the -articles again whenever a file under them is added, changed or removed (removed ones are pruned)")
+	c.Duration(&every, "watch-interval", "RUNNEL_WATCH_INTERVAL", 2*time.Second, "how often -watch looks for changes")
 	c.Duration(&shutdown, "shutdown-timeout", "RUNNEL_SHUTDOWN_TIMEOUT", rhttp.DefaultShutdownTimeout, "on SIGTERM, wait this long for open streams")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel serve [flags]\n\nServe the HTTP API. With no -db or -articles it answers from the embedded articles.\n\nFlags:\n")
@@ -53,11 +57,24 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if watchOn && (sf.articles == "" || every <= 0) {
+		fmt.Fprintln(stderr, "runnel serve: --watch needs --articles (the files to watch) and a --watch-interval above 0")
+		return errUsage
+	}
 	store, closeStore, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if watchOn {
+		wctx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watch(wctx, store, sf.paths(), every, logger)
+		}()
+		defer func() { stopWatch(); <-watched }() // before the store closes
+	}
 
 	srv, err := ss.server(store, logger)
 	if err != nil {

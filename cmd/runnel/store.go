@@ -26,6 +26,17 @@ func (sf *storeFlags) bind(c *config) {
 	c.String(&sf.articles, "articles", "RUNNEL_ARTICLES", "", "comma-separated Markdown/JSONL files or directories to import at start (`paths`)")
 }
 
+// paths returns the -articles paths.
+func (sf *storeFlags) paths() []string {
+	var paths []string
+	for _, p := range strings.Split(sf.articles, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
 // defaultDB is the database runnel import writes without -db, and the one
 // ask and serve read without -db when it exists.
 const defaultDB = "runnel.db"
@@ -61,12 +72,7 @@ func (sf *storeFlags) open(ctx context.Context, stderr io.Writer) (*sqlite.Store
 	if err != nil {
 		return nil, nil, err
 	}
-	var paths []string
-	for _, p := range strings.Split(sf.articles, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			paths = append(paths, p)
-		}
-	}
+	paths := sf.paths()
 	switch {
 	case len(paths) > 0:
 		im := &markdown.Importer{Store: store, Progress: stderr}
