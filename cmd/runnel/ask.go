@@ -32,10 +32,13 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 	c.Int(&maxQuestion, "max-question", "RUNNEL_MAX_QUESTION", runnel.DefaultMaxQuestion, "longest question accepted locally, in `bytes`")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel ask [flags] QUESTION...\n\n"+
-			"Print the tags and sources, then the answer as it arrives. The answer comes from the\n"+
-			"local articles (see -db, -articles) or, with -server, from a runnel server. A server\n"+
-			"that needs an API key gets it from -api-key or RUNNEL_API_KEY. The exit status is 1\n"+
-			"if the answer failed, the stream broke off, or the server refused the key.\n\nFlags:\n")
+			"Print the tags and the sources, numbered, then the answer as it arrives. The answer\n"+
+			"comes from the local articles (see -db, -articles) or, with -server, from a runnel\n"+
+			"server (http:// is assumed when the address has no scheme). A server that needs an\n"+
+			"API key gets it from -api-key or RUNNEL_API_KEY. In a terminal the answer is wrapped\n"+
+			"to its width, with bold and dim unless NO_COLOR is set; a pipe gets the text as is.\n"+
+			"The exit status is 1 if the answer failed, the stream broke off, or the server refused\n"+
+			"the key, and 130 after Ctrl-C.\n\nFlags:\n")
 		c.fs.PrintDefaults()
 	}
 	if err := parse(c.fs, args, stderr); err != nil {
@@ -58,24 +61,47 @@ func runAsk(ctx context.Context, args []string, env func(string) string, stdout,
 	// A key read from a file or a secret store often ends in a newline,
 	// which no header may carry.
 	apiKey = strings.TrimSpace(cmp.Or(apiKey, c.env("RUNNEL_API_KEY")))
-	p := &printer{w: stdout, json: asJSON, base: strings.TrimRight(server, "/")}
+	p := newPrinter(stdout, asJSON, detectTerminal(stdout, c.env))
 	if server != "" {
+		server = serverURL(server)
+		p.locate = func(s runnel.Source) string { return remoteURL(server, s.URL) }
 		client := rhttp.NewClient(server)
 		client.Transport = tr
 		client.APIKey = apiKey
 		err = client.Ask(ctx, question, p.print)
 	} else {
-		err = askLocal(ctx, sf, gs, question, maxQuestion, stderr, p.print)
+		err = askLocal(ctx, sf, gs, question, maxQuestion, stderr, p)
 	}
 	p.end()
+	if in, ok := interruption(ctx); ok && err != nil {
+		return in // Ctrl-C: the person knows; no message
+	}
 	if err != nil {
-		fmt.Fprintln(stderr, "runnel ask:", err)
+		fmt.Fprintln(stderr, "runnel ask:", message("ask", err))
 		if runnel.ErrorCode(err) == runnel.EUNAUTHORIZED {
 			fmt.Fprintln(stderr, "runnel ask:", keyHint(apiKey))
 		}
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// serverURL returns the server's base URL: "localhost:8080" means
+// http://localhost:8080, as it does to a browser's address bar.
+func serverURL(s string) string {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return strings.TrimRight(s, "/")
+}
+
+// remoteURL returns a source's full URL: the server sends a path unless it
+// was given a base URL of its own.
+func remoteURL(base, u string) string {
+	if strings.Contains(u, "://") {
+		return u
+	}
+	return base + u
 }
 
 // keyHint tells what to do about a server that refused the key, or the lack
@@ -89,7 +115,9 @@ func keyHint(apiKey string) string {
 
 // askLocal answers from the local articles through the same pipeline the
 // server runs, so the events are the ones a client of the server would see.
-func askLocal(ctx context.Context, sf storeFlags, gs genSettings, question string, maxQuestion int, stderr io.Writer, fn func(runnel.Event) error) error {
+// The sources are shown by the files they were imported from.
+func askLocal(ctx context.Context, sf storeFlags, gs genSettings, question string, maxQuestion int, stderr io.Writer, p *printer) error {
+	fn := p.print
 	q, err := runnel.ParseQuestion(question, maxQuestion)
 	if err != nil {
 		return err
@@ -103,6 +131,7 @@ func askLocal(ctx context.Context, sf storeFlags, gs genSettings, question strin
 		return err
 	}
 	defer closeStore()
+	p.locate = func(s runnel.Source) string { return localPath(ctx, store, s.Slug) }
 	a := &runnel.Answerer{Searcher: store, Generator: gen, Passages: gs.passages()}
 	if err := a.Answer(ctx, q, fn); err != nil {
 		e := runnel.AsError(err)
@@ -112,13 +141,33 @@ func askLocal(ctx context.Context, sf storeFlags, gs genSettings, question strin
 	return nil
 }
 
+// localPath returns the file an article was imported from, or its slug
+// for an article of the embedded collection or one whose file is unknown.
+func localPath(ctx context.Context, store runnel.Store, slug string) string {
+	a, err := store.Get(ctx, slug)
+	if err != nil || a.Source == "" || strings.HasPrefix(a.Source, "embedded:") {
+		return slug
+	}
+	return a.Source
+}
+
 // printer writes events for a person, or as raw JSON lines with -json.
 type printer struct {
 	w       io.Writer
 	json    bool
-	base    string // prefix for source URLs, the server's address
-	answer  bool   // the answer has begun
-	newline bool   // the last byte written was a newline
+	term    terminal
+	locate  func(runnel.Source) string // where a source can be read: a URL or a file
+	wrap    *wrapper                   // the answer, on a terminal
+	answer  bool                       // the answer has begun
+	newline bool                       // the last byte of the answer written was a newline
+}
+
+func newPrinter(w io.Writer, asJSON bool, t terminal) *printer {
+	p := &printer{w: w, json: asJSON, term: t, locate: func(s runnel.Source) string { return s.URL }}
+	if t.width > 0 || t.color {
+		p.wrap = newWrapper(w, t)
+	}
+	return p
 }
 
 func (p *printer) print(e runnel.Event) error {
@@ -134,13 +183,17 @@ func (p *printer) print(e runnel.Event) error {
 	switch e.Type {
 	case runnel.EventTags:
 		if len(e.Tags) > 0 {
-			_, err = fmt.Fprintf(p.w, "Tags: %s\n", strings.Join(e.Tags, ", "))
+			fmt.Fprint(p.w, p.term.style(sgrDim, "Tags:"))
+			w := newWrapper(p.w, terminal{width: p.term.width})
+			w.col = len("Tags:")
+			fmt.Fprintf(w, " %s\n", strings.Join(e.Tags, ", "))
+			err = w.Flush()
 		}
 	case runnel.EventSources:
 		if len(e.Sources) > 0 {
-			fmt.Fprintln(p.w, "Sources:")
+			fmt.Fprintln(p.w, p.term.style(sgrBold, "Sources:"))
 			for i, s := range e.Sources {
-				_, err = fmt.Fprintf(p.w, "  %d. %s (%s)\n", i+1, s.Title, p.base+s.URL)
+				err = p.reference(i+1, s.Title, p.locate(s))
 			}
 		}
 	case runnel.EventToken:
@@ -148,15 +201,39 @@ func (p *printer) print(e runnel.Event) error {
 			p.answer = true
 			fmt.Fprintln(p.w)
 		}
-		_, err = io.WriteString(p.w, e.Token)
-		p.newline = strings.HasSuffix(e.Token, "\n")
+		if p.wrap != nil {
+			_, err = io.WriteString(p.wrap, e.Token)
+		} else {
+			_, err = io.WriteString(p.w, e.Token)
+			p.newline = strings.HasSuffix(e.Token, "\n")
+		}
 	}
+	return err
+}
+
+// reference prints a numbered source, "[n] Title — where", on one line,
+// or on a terminal too narrow for that, with where on a line of its own
+// (a URL or a path is not to be broken).
+func (p *printer) reference(n int, title, where string) error {
+	head := fmt.Sprintf("  [%d] ", n)
+	sep := " "
+	if w := p.term.width; w > 0 && cols([]byte(head+title+" — "+where)) > w {
+		sep = "\n" + strings.Repeat(" ", len(head))
+	}
+	_, err := fmt.Fprintf(p.w, "%s%s%s%s\n", head, p.term.style(sgrBold, title), sep, p.term.style(sgrDim, "— "+where))
 	return err
 }
 
 // end finishes the answer's last line.
 func (p *printer) end() {
-	if !p.json && p.answer && !p.newline {
+	if p.json || !p.answer {
+		return
+	}
+	if p.wrap != nil {
+		p.wrap.Flush()
+		p.newline = p.wrap.atLineStart()
+	}
+	if !p.newline {
 		fmt.Fprintln(p.w)
 	}
 }

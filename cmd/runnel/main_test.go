@@ -180,7 +180,7 @@ func TestImportAskPrune(t *testing.T) {
 	}
 
 	code, out, _ = run(t, "ask", "--db", db, "sourdough starter")
-	if code != 0 || !strings.Contains(out, "Sourdough bread (/articles/sub/bread)") || !strings.Contains(out, "wild yeast") {
+	if code != 0 || !strings.Contains(out, "[1] Sourdough bread — "+filepath.Join(dir, "sub", "bread.md")) || !strings.Contains(out, "wild yeast") {
 		t.Errorf("ask = %d, %q", code, out)
 	}
 
