@@ -1,6 +1,8 @@
 package markdown
 
 import (
+	"cmp"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -17,10 +19,12 @@ import (
 )
 
 // progressEvery and progressFiles bound how often Import reports progress:
-// a line at most every 500 ms, or after every 100 files.
+// a line at most every 500 ms, or after every 100 files. On a terminal the
+// line is redrawn in place, at most every terminalEvery.
 const (
 	progressEvery = 500 * time.Millisecond
 	progressFiles = 100
+	terminalEvery = 100 * time.Millisecond
 )
 
 // Importer puts Markdown and JSONL files into a Store.
@@ -33,6 +37,13 @@ type Importer struct {
 	// Progress receives progress lines ("imported 300/1200 files") and each
 	// problem ("path: reason") as it happens; nil means silent.
 	Progress io.Writer
+	// Terminal says that Progress is a terminal: progress is then one line
+	// redrawn in place ("\r", then erase to its end) with the count, the
+	// rate and the time left, at most every 100 ms, and left on the screen
+	// with a newline when the import ends. Width, if positive, is the
+	// terminal's width in columns; the line is cut to fit.
+	Terminal bool
+	Width    int
 	// Now returns the current time, for the progress pace; nil means
 	// time.Now.
 	Now func() time.Time
@@ -46,21 +57,74 @@ type Importer struct {
 // Summary counts what an import did. Files counts the files read; Added,
 // Updated, Unchanged and Pruned count articles (a JSONL file holds many);
 // Failed counts the files and JSONL lines that could not be imported, one
-// per Problem.
+// per Problem. Skipped counts the files found in the directories walked
+// that are not articles (images, .txt, .html ...), by their extension in
+// lower case (".png", ".yaml.gz"; "" for none); hidden files and
+// node_modules are not counted.
 type Summary struct {
 	Files, Added, Updated, Unchanged, Pruned, Failed int
 	Problems                                         []Problem
+	Skipped                                          map[string]int
 }
 
+// maxSkippedKinds is how many extensions Summary.String names.
+const maxSkippedKinds = 5
+
 // String returns the one-line summary a command prints at the end:
-// "42 files: 40 added, 1 updated, 0 unchanged, 0 pruned, 1 failed".
+// "42 files: 40 added, 1 updated, 0 unchanged, 0 pruned, 1 failed", and
+// when files were skipped, which: "; 8 other files skipped (5 .png,
+// 2 .txt, 1 .html)".
 func (s Summary) String() string {
-	files := "files"
-	if s.Files == 1 {
-		files = "file"
+	out := fmt.Sprintf("%d %s: %d added, %d updated, %d unchanged, %d pruned, %d failed",
+		s.Files, plural(s.Files, "file"), s.Added, s.Updated, s.Unchanged, s.Pruned, s.Failed)
+	if n := s.SkippedFiles(); n > 0 {
+		out += fmt.Sprintf("; %d other %s skipped (%s)", n, plural(n, "file"), s.skippedKinds())
 	}
-	return fmt.Sprintf("%d %s: %d added, %d updated, %d unchanged, %d pruned, %d failed",
-		s.Files, files, s.Added, s.Updated, s.Unchanged, s.Pruned, s.Failed)
+	return out
+}
+
+// SkippedFiles returns how many files were skipped, of every extension.
+func (s Summary) SkippedFiles() int {
+	n := 0
+	for _, c := range s.Skipped {
+		n += c
+	}
+	return n
+}
+
+// skippedKinds lists the extensions skipped, most files first:
+// "5 .png, 2 .txt, 1 without extension, 3 others".
+func (s Summary) skippedKinds() string {
+	exts := make([]string, 0, len(s.Skipped))
+	for ext := range s.Skipped {
+		exts = append(exts, ext)
+	}
+	slices.SortFunc(exts, func(a, b string) int {
+		return cmp.Or(cmp.Compare(s.Skipped[b], s.Skipped[a]), strings.Compare(a, b))
+	})
+	var parts []string
+	rest := 0
+	for i, ext := range exts {
+		switch {
+		case i >= maxSkippedKinds && len(exts) > maxSkippedKinds+1:
+			rest += s.Skipped[ext]
+		case ext == "":
+			parts = append(parts, fmt.Sprintf("%d without extension", s.Skipped[ext]))
+		default:
+			parts = append(parts, fmt.Sprintf("%d %s", s.Skipped[ext], ext))
+		}
+	}
+	if rest > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", rest, plural(rest, "other")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // Problem is a file, or a line of a JSONL file, that could not be imported.
@@ -80,9 +144,11 @@ func (p Problem) Error() string {
 
 func (p Problem) Unwrap() error { return p.Err }
 
-// Import imports each path: a .md, .markdown or .jsonl file, or a directory
-// walked recursively for such files (hidden files and directories and
-// node_modules are skipped). Slugs are the files' paths relative to the
+// Import imports each path: a .md, .markdown or .jsonl file (Markdown
+// gzipped as .md.gz or .markdown.gz too, as Debian ships large docs), or a
+// directory walked recursively for such files (hidden files and
+// directories and node_modules are skipped; other files are counted in
+// Summary.Skipped). Slugs are the files' paths relative to the
 // directory given (see Slug); a file named on its own gets the slug of its
 // base name. Article.Source is the file's absolute, cleaned path; for JSONL
 // too, without the line number.
@@ -114,7 +180,9 @@ func (im *Importer) Import(ctx context.Context, paths ...string) (Summary, error
 	if err != nil {
 		return r.sum, err
 	}
-	last := r.now()
+	r.bar = progress{total: len(files), start: r.now(), width: im.Width}
+	r.bar.last = r.bar.start
+	defer r.endProgress()
 	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return r.sum, fmt.Errorf("import: %w", err)
@@ -123,10 +191,7 @@ func (im *Importer) Import(ctx context.Context, paths ...string) (Summary, error
 		if err := r.importFile(f); err != nil {
 			return r.sum, err
 		}
-		if done := i + 1; done < len(files) && (done%progressFiles == 0 || r.now().Sub(last) >= progressEvery) {
-			r.printf("imported %d/%d files\n", done, len(files))
-			last = r.now()
-		}
+		r.progress(i + 1)
 	}
 	if b, ok := im.Store.(BatchPutter); ok {
 		if err := r.flush(b); err != nil {
@@ -153,6 +218,8 @@ type importRun struct {
 	pending      []*runnel.Article // put but not yet written (BatchPutter)
 	pendingAt    []string          // where each pending article came from
 	pendingBytes int
+
+	bar progress
 }
 
 // file is a file to import.
@@ -162,10 +229,17 @@ type file struct {
 	root string // absolute directory slugs are relative to, or abs itself
 }
 
+// printf writes a line to Progress, first erasing the progress line
+// drawn on a terminal (the next update draws it again).
 func (r *importRun) printf(format string, args ...any) {
-	if r.Progress != nil {
-		fmt.Fprintf(r.Progress, format, args...)
+	if r.Progress == nil {
+		return
 	}
+	if r.bar.drawn {
+		io.WriteString(r.Progress, "\r\x1b[K")
+		r.bar.drawn = false
+	}
+	fmt.Fprintf(r.Progress, format, args...)
 }
 
 // problem records and reports a problem with the file at abs.
@@ -179,11 +253,57 @@ func (r *importRun) problem(show, abs string, line int, err error) {
 
 // supported reports whether name has an extension Import reads.
 func supported(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".md", ".markdown", ".jsonl":
-		return true
+	ext, _ := articleExt(name)
+	return ext != ""
+}
+
+// articleExt returns the extension of an article file in lower case (".md",
+// ".markdown" or ".jsonl"), and whether it is gzipped (".md.gz",
+// ".markdown.gz"); "" for any other file.
+func articleExt(name string) (ext string, gz bool) {
+	ext = strings.ToLower(filepath.Ext(name))
+	if ext == ".gz" {
+		name, gz = name[:len(name)-len(ext)], true
+		ext = strings.ToLower(filepath.Ext(name))
 	}
-	return false
+	switch {
+	case ext == ".md", ext == ".markdown", ext == ".jsonl" && !gz:
+		return ext, gz
+	}
+	return "", false
+}
+
+// trimArticleExt returns name without its article extension (".md",
+// ".md.gz" ...) or, for other files, without its last extension.
+func trimArticleExt(name string) string {
+	if ext, gz := articleExt(name); gz {
+		return name[:len(name)-len(ext)-len(".gz")]
+	}
+	return strings.TrimSuffix(name, filepath.Ext(name))
+}
+
+// skippedExt is how Summary.Skipped names the kind of a file that is not an
+// article: its extension in lower case, both of them for a gzipped file
+// (".yaml.gz"), "" for none.
+func skippedExt(name string) string {
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext == ".gz" {
+		if inner := filepath.Ext(strings.TrimSuffix(name, filepath.Ext(name))); len(inner) > 1 && len(inner) <= 9 {
+			ext = strings.ToLower(inner) + ext
+		}
+	}
+	if len(ext) > 16 || strings.TrimLeft(ext, ".") == "" {
+		return "" // "a.b-c-d-e-f-g-h-i-j" or "name.": not an extension
+	}
+	return ext
+}
+
+// skip counts a file the walk found that is not an article.
+func (r *importRun) skip(name string) {
+	if r.sum.Skipped == nil {
+		r.sum.Skipped = map[string]int{}
+	}
+	r.sum.Skipped[skippedExt(name)]++
 }
 
 // collect lists the files to import, before any is imported, so that a
@@ -209,7 +329,7 @@ func (r *importRun) collect(paths []string) (files []file, roots []string, err e
 		roots = append(roots, abs)
 		if !fi.IsDir() {
 			if !fi.Mode().IsRegular() || !supported(p) {
-				return nil, nil, runnel.Errorf(runnel.EINVALID, "%s is not a .md, .markdown or .jsonl file.", p)
+				return nil, nil, runnel.Errorf(runnel.EINVALID, "%s is not a .md, .markdown, .md.gz, .markdown.gz or .jsonl file.", p)
 			}
 			add(file{show: p, abs: abs, root: abs})
 			continue
@@ -229,20 +349,26 @@ func (r *importRun) collect(paths []string) (files []file, roots []string, err e
 				}
 				return nil
 			}
-			if d.IsDir() || !supported(path) {
+			if d.IsDir() {
 				return nil
 			}
 			if d.Type()&fs.ModeSymlink != 0 {
 				// Follow links to files, not to directories (no loops).
 				fi, err := os.Stat(path)
 				if err != nil {
-					r.problem(path, filepath.Join(abs, rel(p, path)), 0, err)
+					if supported(path) {
+						r.problem(path, filepath.Join(abs, rel(p, path)), 0, err)
+					}
 					return nil
 				}
 				if !fi.Mode().IsRegular() {
 					return nil
 				}
 			} else if !d.Type().IsRegular() {
+				return nil
+			}
+			if !supported(path) {
+				r.skip(path)
 				return nil
 			}
 			add(file{show: path, abs: filepath.Join(abs, rel(p, path)), root: abs})
@@ -267,10 +393,11 @@ func rel(root, path string) string {
 // importFile imports one file. Its problems are recorded; the error is
 // fatal.
 func (r *importRun) importFile(f file) error {
-	if strings.ToLower(filepath.Ext(f.abs)) == ".jsonl" {
+	ext, gz := articleExt(f.abs)
+	if ext == ".jsonl" {
 		return r.importJSONL(f)
 	}
-	src, err := r.read(f.abs)
+	src, err := r.read(f.abs, gz)
 	if err != nil {
 		r.problem(f.show, f.abs, 0, err)
 		return nil
@@ -290,18 +417,45 @@ func (r *importRun) importFile(f file) error {
 	return r.put(a, f, 0)
 }
 
-// read reads the Markdown file at path, no more of it than the size limit.
-func (r *importRun) read(path string) ([]byte, error) {
+// read reads the Markdown file at path, no more of it than the size limit;
+// of a gzipped file, no more than the limit decompressed (a small file may
+// stand for gigabytes).
+func (r *importRun) read(path string, gz bool) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
+	limit := r.Limits.orDefault().MaxBytes
+	if gz {
+		return readGzip(fh, limit)
+	}
 	fi, err := fh.Stat()
 	if err != nil {
 		return nil, err
 	}
-	return readArticle(fh, fi.Size(), r.Limits.orDefault().MaxBytes)
+	return readArticle(fh, fi.Size(), limit)
+}
+
+// readGzip decompresses a gzipped article from r, reading no more than
+// limit+1 bytes out of the decompressor. It checks the data's checksum
+// when it fits.
+func readGzip(r io.Reader, limit int) ([]byte, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing: %w", err)
+	}
+	defer zr.Close()
+	src, err := readArticle(zr, 0, limit)
+	var le *LimitError
+	if errors.As(err, &le) {
+		le.What = "the file, decompressed"
+		return nil, le
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decompressing: %w", err)
+	}
+	return src, nil
 }
 
 func (r *importRun) importJSONL(f file) error {

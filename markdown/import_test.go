@@ -409,6 +409,14 @@ func TestSummaryString(t *testing.T) {
 		{Summary{Files: 42, Added: 40, Updated: 1, Failed: 1}, "42 files: 40 added, 1 updated, 0 unchanged, 0 pruned, 1 failed"},
 		{Summary{Files: 1, Unchanged: 1}, "1 file: 0 added, 0 updated, 1 unchanged, 0 pruned, 0 failed"},
 		{Summary{Pruned: 3}, "0 files: 0 added, 0 updated, 0 unchanged, 3 pruned, 0 failed"},
+		{Summary{Files: 160, Added: 157, Failed: 3, Skipped: map[string]int{".png": 5, ".txt": 2, ".html": 1}},
+			"160 files: 157 added, 0 updated, 0 unchanged, 0 pruned, 3 failed; 8 other files skipped (5 .png, 2 .txt, 1 .html)"},
+		{Summary{Files: 1, Added: 1, Skipped: map[string]int{"": 1}},
+			"1 file: 1 added, 0 updated, 0 unchanged, 0 pruned, 0 failed; 1 other file skipped (1 without extension)"},
+		{Summary{Skipped: map[string]int{".a": 7, ".b": 6, ".c": 5, ".d": 4, ".e": 3, ".f": 2, ".g": 1}},
+			"0 files: 0 added, 0 updated, 0 unchanged, 0 pruned, 0 failed; 28 other files skipped (7 .a, 6 .b, 5 .c, 4 .d, 3 .e, 3 others)"},
+		{Summary{Skipped: map[string]int{".a": 6, ".b": 5, ".c": 4, ".d": 3, ".e": 2, ".f": 1}},
+			"0 files: 0 added, 0 updated, 0 unchanged, 0 pruned, 0 failed; 21 other files skipped (6 .a, 5 .b, 4 .c, 3 .d, 2 .e, 1 .f)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

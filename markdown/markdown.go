@@ -340,14 +340,13 @@ func parseDate(s string) (time.Time, error) {
 // titleFromName makes a title from a file name: no directory, no extension,
 // dashes and underscores as spaces.
 func titleFromName(path string) string {
-	name := filepath.Base(path)
-	name = strings.TrimSuffix(name, filepath.Ext(name))
+	name := trimArticleExt(filepath.Base(path))
 	name = strings.NewReplacer("-", " ", "_", " ").Replace(name)
 	return strings.Join(strings.Fields(name), " ")
 }
 
 // Slug returns the slug of the file at path imported from root: the path
-// relative to root, without extension, in lower case, with "/" between
+// relative to root, without extension (both of .md.gz), in lower case, with "/" between
 // directories, every character outside [a-z0-9-_/.] turned into "-", runs of
 // dashes collapsed and dashes trimmed at the ends of each path element.
 // When root is "" or path itself (a single file was named), the slug is
@@ -360,8 +359,7 @@ func Slug(root, path string) string {
 			rel = r
 		}
 	}
-	rel = filepath.ToSlash(rel)
-	rel = strings.TrimSuffix(rel, filepath.Ext(rel))
+	rel = trimArticleExt(filepath.ToSlash(rel))
 	return slugify(rel, true)
 }
 

@@ -10,7 +10,8 @@ import (
 
 // bodyCache keeps the rendered bodies of article pages, up to max bytes in
 // all, the least recently shown dropped first. An entry is the slug's and
-// is good for the Markdown it was rendered from (compared by hash), so an
+// is good for the Markdown it was rendered from (compared by hash; the
+// site adds the title and source, which the page depends on too), so an
 // import that changes an article is shown at its next request, and its
 // old page makes way. Requests for a page being rendered wait for that
 // render instead of starting their own, and no more than cap(turns)
@@ -44,6 +45,14 @@ var errNoTurn = errors.New("no turn to render")
 
 // errRenderFailed is what requests waiting for a render that panicked get.
 var errRenderFailed = errors.New("the page could not be rendered")
+
+// errTransient wraps an error of a render that may not happen again (the
+// store failed while the page looked up its links): the requests waiting
+// for the render get it, and the next request renders again.
+type errTransient struct{ err error }
+
+func (e errTransient) Error() string { return e.err.Error() }
+func (e errTransient) Unwrap() error { return e.err }
 
 // newBodyCache returns a cache of maxBytes that renders up to renders
 // pages at once.
@@ -116,7 +125,7 @@ func (c *bodyCache) finish(e *bodyEntry, html []byte, err error) {
 	switch {
 	case c.slugs[e.slug] != e:
 		return
-	case err == errNoTurn || err == errRenderFailed || e.cost() > c.max:
+	case err == errNoTurn || err == errRenderFailed || errors.As(err, new(errTransient)) || e.cost() > c.max:
 		delete(c.slugs, e.slug)
 		return
 	}

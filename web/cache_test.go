@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,26 @@ func TestBodyCache(t *testing.T) {
 		}
 		if n != 1 {
 			t.Errorf("%d renders, want 1", n)
+		}
+	})
+
+	t.Run("transient errors are not kept", func(t *testing.T) {
+		c := newBodyCache(1<<20, 4)
+		var n int
+		fail := func(string) ([]byte, error) {
+			n++
+			return nil, fmt.Errorf("links: %w", errTransient{errors.New("store down")})
+		}
+		for range 2 {
+			if _, err := c.get(ctx, "a", "x", fail); err == nil || !strings.Contains(err.Error(), "store down") {
+				t.Fatalf("get = %v, want the render's error", err)
+			}
+		}
+		if n != 2 {
+			t.Errorf("%d renders, want 2: a failed lookup is tried again", n)
+		}
+		if n, _ := c.entries(); n != 0 {
+			t.Errorf("%d entries, want none", n)
 		}
 	})
 

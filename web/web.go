@@ -13,6 +13,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -225,8 +227,12 @@ func (s *site) article(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := articlePage{Article: a, Date: date(*a)}
-	body, err := s.bodies.get(r.Context(), a.Slug, a.Body, func(md string) ([]byte, error) {
-		return markdown.RenderHTML(md, s.limits)
+	// The page depends on the title (a heading repeating it is dropped)
+	// and on where the article came from (links to its neighbours), as
+	// well as on the body.
+	key := a.Title + "\x00" + a.Source + "\x00" + a.Body
+	body, err := s.bodies.get(r.Context(), a.Slug, key, func(string) ([]byte, error) {
+		return markdown.RenderPage(a.Body, markdown.Page{Title: a.Title, Links: s.links(r.Context(), a)}, s.limits)
 	})
 	var le *markdown.LimitError
 	switch {
@@ -242,6 +248,57 @@ func (s *site) article(w http.ResponseWriter, r *http.Request) {
 		p.Body = template.HTML(body) // RenderHTML escapes text and drops raw HTML
 	}
 	s.render(w, r, http.StatusOK, "article", p)
+}
+
+// links returns what resolves a's relative links to Markdown files: to the
+// pages of the articles imported from those files, found by their source
+// paths (commandline/run.md from /docs/reference/index.md is the article
+// whose source is /docs/reference/commandline/run.md, or run.md.gz). It
+// returns nil for an article without a file (embedded, or put by an API).
+//
+// The links are resolved when the page is rendered, and kept with it: a
+// page rendered before the article a link points to was imported keeps
+// that link as written until the page's own article changes.
+func (s *site) links(ctx context.Context, a *runnel.Article) func([]string) (map[string]string, error) {
+	if !filepath.IsAbs(a.Source) {
+		return nil
+	}
+	dir := filepath.Dir(a.Source)
+	// From the page, /articles/{slug}, to the site's root.
+	up := strings.Repeat("../", strings.Count(a.Slug, "/")+1)
+	return func(paths []string) (map[string]string, error) {
+		// The file as linked, and gzipped or not: Debian gzips the large
+		// pages of a directory whose links still say run.md.
+		candidates := func(p string) []string {
+			f := filepath.Join(dir, filepath.FromSlash(p))
+			if g, ok := strings.CutSuffix(f, ".gz"); ok {
+				return []string{f, g}
+			}
+			return []string{f, f + ".gz"}
+		}
+		var files []string
+		for _, p := range paths {
+			files = append(files, candidates(p)...)
+		}
+		sources, err := s.store.SourcesUnder(ctx, files)
+		if err != nil {
+			return nil, errTransient{err}
+		}
+		slugs := make(map[string]string, len(sources)) // source -> slug
+		for slug, src := range sources {
+			slugs[filepath.Clean(src)] = slug
+		}
+		urls := map[string]string{}
+		for _, p := range paths {
+			for _, f := range candidates(p) {
+				if slug, ok := slugs[f]; ok {
+					urls[p] = up + runnel.ArticleURL("articles/", slug)
+					break
+				}
+			}
+		}
+		return urls, nil
+	}
 }
 
 type listItem struct {

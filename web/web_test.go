@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net/http"
@@ -310,5 +312,102 @@ func TestArticleTooLargeToShow(t *testing.T) {
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
 			t.Errorf("GET /articles/%s allocated %d MiB, want less than 32", slug, alloc>>20)
 		}
+	}
+}
+
+// gzipped returns s compressed with gzip.
+func gzipped(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(s))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestArticlePagesOfDocs imports a directory shaped like Debian's
+// docker-doc into SQLite and shows its pages: relative links between the
+// files (gzipped or not, up and down, with fragments) lead to the articles
+// imported from them, other links stay as written, and a page whose body
+// opens with its title shows the title once.
+func TestArticlePagesOfDocs(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"reference/index.md": []byte("# Reference\n\n[run](run.md#ulimit) · [cli](commandline/cli.md) · " +
+			"[builder](builder.md.gz) · [gone](nope.md) · [docs](https://docs.docker.com/engine/run.md) · " +
+			"[logo](../images/logo.png) · [home](../README.md)\n"),
+		"reference/run.md.gz":             gzipped(t, "<!-- This file is maintained within the docker/cli GitHub\n     repository. -->\n\n# Docker run reference\n\n## ulimit\n\nLimits.\n"),
+		"reference/builder.md.gz":         gzipped(t, "---\ntitle: Dockerfile reference\n---\n# Dockerfile   REFERENCE\n\nFROM.\n"),
+		"reference/commandline/cli.md.gz": gzipped(t, "# Use the Docker command line\n\nSee [run](../run.md#ulimit) and [index](../index.md).\n"),
+		"README.md":                       []byte("---\ntitle: Docker docs\n---\n# Overview\n\nStart at [the reference](reference/index.md).\n"),
+		"images/logo.png":                 []byte("\x89PNG"),
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "runnel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sum, err := (&markdown.Importer{Store: store}).Import(t.Context(), dir)
+	if err != nil || sum.Added != 5 || sum.SkippedFiles() != 1 {
+		t.Fatalf("Import = %v, %v; want 5 added and the image skipped", sum, err)
+	}
+	h := web.Handler(store)
+
+	page := func(path string) string {
+		t.Helper()
+		r := get(t, h, path)
+		if r.status != 200 {
+			t.Fatalf("GET %s = %d", path, r.status)
+		}
+		return r.body
+	}
+	index := page("/articles/reference/index")
+	for _, want := range []string{
+		`<a href="../../articles/reference/run#ulimit">run</a>`,
+		`<a href="../../articles/reference/commandline/cli">cli</a>`,
+		`<a href="../../articles/reference/builder">builder</a>`,
+		`<a href="../../articles/readme">home</a>`,
+		`<a href="nope.md">gone</a>`,
+		`<a href="https://docs.docker.com/engine/run.md">docs</a>`,
+		`<a href="../images/logo.png">logo</a>`,
+	} {
+		if !strings.Contains(index, want) {
+			t.Errorf("reference/index lacks %s", want)
+		}
+	}
+	cli := page("/articles/reference/commandline/cli")
+	for _, want := range []string{
+		`<a href="../../../articles/reference/run#ulimit">run</a>`,
+		`<a href="../../../articles/reference/index">index</a>`,
+	} {
+		if !strings.Contains(cli, want) {
+			t.Errorf("reference/commandline/cli lacks %s", want)
+		}
+	}
+	if got := strings.Count(cli, "Use the Docker command line</h"); got != 1 {
+		t.Errorf("reference/commandline/cli shows its title in %d headings, want 1", got)
+	}
+	for _, slug := range []string{"reference/builder", "reference/run"} {
+		if got := strings.Count(page("/articles/"+slug), "<h1"); got != 1 {
+			t.Errorf("%s has %d <h1>, want 1: the body's heading repeats the title", slug, got)
+		}
+	}
+	readme := page("/articles/readme")
+	if !strings.Contains(readme, "<h1>Docker docs</h1>") || !strings.Contains(readme, `<h1 id="overview">Overview</h1>`) {
+		t.Errorf("readme: want both its title and its own, different, heading")
+	}
+	if !strings.Contains(readme, `<a href="../articles/reference/index">the reference</a>`) {
+		t.Errorf("readme lacks its link to reference/index")
 	}
 }

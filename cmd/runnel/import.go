@@ -22,11 +22,14 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 		"largest article in `KiB` (a Markdown file, or a JSONL record's body); a larger one is reported and skipped")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage: runnel import [flags] PATH...\n\n"+
-			"Import Markdown files (.md, .markdown, with optional YAML front matter) and JSONL files\n"+
-			"(.jsonl, one article object a line) into the database. Directories are walked.\n"+
-			"Importing again updates changed articles in place. A file that cannot be read or is\n"+
-			"over a limit (its size, how deeply it nests, how much markup a paragraph has) is\n"+
-			"reported and the rest still imports; the exit status is then 1.\n\nFlags:\n")
+			"Import Markdown files (.md, .markdown, with optional YAML front matter; gzipped as\n"+
+			".md.gz too) and JSONL files (.jsonl, one article object a line) into the database.\n"+
+			"Directories are walked; other files are skipped, and counted by extension in the\n"+
+			"summary. Importing again updates changed articles in place. A file that cannot be\n"+
+			"read or is over a limit (its size, decompressed size, how deeply it nests, how much\n"+
+			"markup a paragraph has) is reported and the rest still imports; the exit status is\n"+
+			"then 1. On a terminal, progress is one line with the count, the rate and the time\n"+
+			"left; otherwise a line every 100 files or half second.\n\nFlags:\n")
 		c.fs.PrintDefaults()
 	}
 	if err := parse(c.fs, args, stderr); err != nil {
@@ -49,7 +52,11 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 		return err
 	}
 	defer store.Close()
+	// On a terminal, progress is one line redrawn in place; in a pipe or a
+	// log, a line now and then.
+	tty := detectTerminal(stderr, env)
 	im := &markdown.Importer{Store: store, Prune: prune, Progress: stderr,
+		Terminal: tty.width > 0, Width: tty.width,
 		Limits: markdown.Limits{MaxBytes: articleKB << 10}}
 	sum, err := im.Import(ctx, c.fs.Args()...)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,44 @@ func TestImportLimits(t *testing.T) {
 	}
 	if code, _, errOut := runImport(map[string]string{"RUNNEL_MAX_ARTICLE_KB": "lots"}, dir); code != 1 || !strings.Contains(errOut, "RUNNEL_MAX_ARTICLE_KB") {
 		t.Errorf("import with RUNNEL_MAX_ARTICLE_KB=lots = %d, %q; want it refused", code, errOut)
+	}
+}
+
+// TestImportTerminal imports through the command into a terminal and into
+// a pipe: on the terminal progress is drawn in place and left with a
+// newline before the summary; in the pipe there is no control character.
+// Gzipped pages import and the other files are counted in the summary.
+func TestImportTerminal(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"a.md":     "# A\n\nText.\n",
+		"logo.png": "\x89PNG",
+		"notes":    "no extension",
+	})
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	zw.Write([]byte("# Run\n\nGzipped.\n"))
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "run.md.gz"), zipped.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "2 files: 2 added, 0 updated, 0 unchanged, 0 pruned, 0 failed; 2 other files skipped (1 without extension, 1 .png)"
+
+	var out bytes.Buffer
+	tty := &fakeTTY{width: 80}
+	err := runImport(t.Context(), []string{"--db", filepath.Join(t.TempDir(), "a.db"), dir}, func(string) string { return "" }, &out, tty)
+	if err != nil || !strings.Contains(out.String(), want) {
+		t.Fatalf("import = %v, stdout %q; want %q", err, out.String(), want)
+	}
+	if got := tty.String(); !strings.HasPrefix(got, "\r\x1b[Kimported 1/2 files") || !strings.HasSuffix(got, "\n") ||
+		!strings.Contains(got, "\r\x1b[Kimported 2/2 files in ") {
+		t.Errorf("stderr on a terminal = %q, want the line drawn in place and ended", got)
+	}
+
+	out.Reset()
+	var pipe bytes.Buffer
+	err = runImport(t.Context(), []string{"--db", filepath.Join(t.TempDir(), "b.db"), dir}, func(string) string { return "" }, &out, &pipe)
+	if err != nil || !strings.Contains(out.String(), want) || strings.ContainsAny(pipe.String(), "\r\x1b") {
+		t.Errorf("import into a pipe = %v, stdout %q, stderr %q; want the summary and no control characters", err, out.String(), pipe.String())
 	}
 }
