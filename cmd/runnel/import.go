@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 
 	"github.com/runnel/runnel/markdown"
 	"github.com/runnel/runnel/sqlite"
@@ -16,7 +19,7 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 		prune     bool
 		articleKB int
 	)
-	c.String(&db, "db", "RUNNEL_DB", "runnel.db", "SQLite database `path` to import into (created if missing)")
+	c.String(&db, "db", "RUNNEL_DB", defaultDB, "SQLite database `path` to import into (created if missing; ask and serve read "+defaultDB+" here without -db)")
 	c.Bool(&prune, "prune", "RUNNEL_PRUNE", false, "remove articles imported earlier from under these paths whose files are gone")
 	c.Int(&articleKB, "max-article-kb", "RUNNEL_MAX_ARTICLE_KB", markdown.DefaultMaxBytes>>10,
 		"largest article in `KiB` (a Markdown file, or a JSONL record's body); a larger one is reported and skipped")
@@ -47,11 +50,29 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 		c.fs.Usage()
 		return errUsage
 	}
+	_, statErr := os.Stat(db)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	store, err := sqlite.Open(ctx, db)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			store.Close()
+		}
+	}()
+	// A database this import created and put nothing in goes again, so that
+	// a failed first import leaves no empty file for ask and serve to find.
+	discard := func(sum markdown.Summary) {
+		if created && sum.Added == 0 {
+			store.Close()
+			closed = true
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(db + suffix)
+			}
+		}
+	}
 	// On a terminal, progress is one line redrawn in place; in a pipe or a
 	// log, a line now and then.
 	tty := detectTerminal(stderr, env)
@@ -60,9 +81,15 @@ func runImport(ctx context.Context, args []string, env func(string) string, stdo
 		Limits: markdown.Limits{MaxBytes: articleKB << 10}}
 	sum, err := im.Import(ctx, c.fs.Args()...)
 	if err != nil {
+		discard(sum)
 		return err
 	}
-	fmt.Fprintf(stdout, "%s into %s\n", sum, db)
+	if created && sum.Added == 0 {
+		discard(sum)
+		fmt.Fprintf(stdout, "%s; nothing imported, so no %s was made\n", sum, db)
+	} else {
+		fmt.Fprintf(stdout, "%s into %s\n", sum, db)
+	}
 	if sum.Failed > 0 {
 		return exitError{code: 1}
 	}

@@ -50,3 +50,37 @@ func TestDefaultDatabase(t *testing.T) {
 		t.Errorf("serve after import: %s, want the 1 imported article", body)
 	}
 }
+
+// An import that imports nothing into a database it created leaves no file
+// behind; one into an existing database leaves it as it was.
+func TestFailedImportLeavesNoDatabase(t *testing.T) {
+	work := t.TempDir()
+	t.Chdir(work)
+	bad := t.TempDir()
+	writeFiles(t, bad, map[string]string{"broken.md": "---\ntitle: [unclosed\n---\nbody\n"})
+	for _, args := range [][]string{{"import", bad}, {"import", "/does/not/exist"}, {"import", "--db", "notes.db", bad}} {
+		code, out, _ := run(t, args...)
+		if code != 1 {
+			t.Errorf("%q = %d, want 1", args, code)
+		}
+		if args[1] != "/does/not/exist" && !strings.Contains(out, "nothing imported") {
+			t.Errorf("%q printed %q", args, out)
+		}
+		for _, name := range []string{defaultDB, "notes.db", "notes.db-wal", "notes.db-shm", defaultDB + "-wal"} {
+			if _, err := os.Stat(filepath.Join(work, name)); !os.IsNotExist(err) {
+				t.Errorf("%q left %s behind", args, name)
+			}
+		}
+	}
+	good := t.TempDir()
+	writeFiles(t, good, map[string]string{"a.md": "# A\n\nSome text about kites.\n"})
+	if code, _, errOut := run(t, "import", good); code != 0 {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	if code, _, _ := run(t, "import", bad); code != 1 {
+		t.Errorf("a failed import into an existing database = %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(work, defaultDB)); err != nil {
+		t.Errorf("a failed import removed an existing database: %v", err)
+	}
+}
