@@ -29,6 +29,13 @@ func (ndjson) event(b []byte, e runnel.Event) ([]byte, error) {
 	return append(b, '\n'), err
 }
 
+// ndjsonText is NDJSON labelled as plain text, for a browser that opens a
+// stream's address itself: it shows the events instead of downloading them
+// as a file. The bytes are NDJSON's.
+type ndjsonText struct{ ndjson }
+
+func (ndjsonText) contentType() string { return "text/plain; charset=utf-8" }
+
 // sseRetry is the reconnection delay, in milliseconds, an SSE stream asks
 // an EventSource to wait after a drop before it resumes.
 const sseRetry = 1000

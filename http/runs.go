@@ -13,11 +13,17 @@ import (
 // negotiateStream picks the stream's framing from the Accept header: SSE
 // when the request ranks text/event-stream strictly above NDJSON (an
 // EventSource sends exactly that), NDJSON otherwise, so */* and no Accept
-// at all keep protocol v1.
+// at all keep protocol v1. A browser navigating to the address ranks
+// text/html above NDJSON: it gets the NDJSON bytes as text/plain, which it
+// shows rather than downloads.
 func negotiateStream(r *http.Request) encoder {
 	accept := r.Header.Values("Accept")
-	if es := quality(accept, "text", "event-stream"); es > 0 && es > quality(accept, "application", "x-ndjson") {
+	nd := quality(accept, "application", "x-ndjson")
+	if es := quality(accept, "text", "event-stream"); es > 0 && es > nd {
 		return sse{}
+	}
+	if html := quality(accept, "text", "html"); html > 0 && html > nd {
+		return ndjsonText{}
 	}
 	return ndjson{}
 }
