@@ -6,6 +6,11 @@
 // (the page says "Reconnecting…" meanwhile); Stop cancels the run on the
 // server, which ends the answer with its canceled event.
 //
+// The answer is Markdown, rendered by ./markdown.js into DOM nodes (never
+// markup: the answer's text cannot become HTML), again on each animation
+// frame while tokens arrive. Its citations, [1] or [1, 3], link to the
+// numbered sources.
+//
 // A server that needs an API key refuses the question with unauthorized: the
 // page then asks for the key, keeps it in sessionStorage (this tab, until it
 // is closed; never localStorage) and asks again with it. A server without
@@ -18,6 +23,7 @@
 // unauthorized (the key is missing or wrong) or other.
 
 import { ask, cancel, RunnelError } from './client/runnel.js';
+import { renderAnswer } from './markdown.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('ask');
@@ -120,6 +126,34 @@ function siteLink(path) {
   return /^[a-z][a-z0-9+.-]*:/i.test(path) ? path : './' + path.replace(/^\/+/, '');
 }
 
+/**
+ * painter renders the answer at most once a frame: schedule() asks for a
+ * render, flush() renders now (at the end, so the final answer is shown at
+ * once). A timer backs the frame up, since a hidden page gets no frames.
+ */
+function painter(paint) {
+  let frame = 0;
+  let timer = 0;
+  const cancel = () => {
+    cancelAnimationFrame(frame);
+    clearTimeout(timer);
+    frame = timer = 0;
+  };
+  const flush = () => {
+    cancel();
+    paint();
+  };
+  return {
+    schedule() {
+      if (frame || timer) return;
+      frame = requestAnimationFrame(flush);
+      timer = setTimeout(flush, 100);
+    },
+    flush,
+    cancel,
+  };
+}
+
 function chip(tag) {
   const li = document.createElement('li');
   const a = document.createElement('a');
@@ -217,8 +251,28 @@ async function run(question) {
   url.searchParams.set('q', question);
   history.replaceState(null, '', url);
 
-  let text = null; // the answer's text node, grown token by token
+  let text = ''; // the answer's Markdown so far
+  let sources = [];
+  let streaming = true;
+  let incomplete = false; // the answer ended before done: it keeps its caret, as "…"
+  const cite = (n) => {
+    const s = sources[n - 1];
+    return s && { href: siteLink(s.url || 'articles/' + s.slug), title: s.title || s.slug };
+  };
+  const paint = painter(() => {
+    if (current !== entry) return; // a newer answer has the page
+    answerEl.replaceChildren(renderAnswer(text, { cite, streaming, caret: streaming || incomplete, base: document.baseURI }));
+  });
+  // end renders the answer as it ended, before the page says how it ended.
+  const end = (cut = true) => {
+    if (!streaming) return;
+    streaming = false;
+    incomplete = cut;
+    if (text) paint.flush();
+    else paint.cancel();
+  };
   const stopped = (reason) => {
+    end();
     setState('stopped');
     status(reason === 'abandoned'
       ? 'The server stopped the answer while this page was away. The answer above is incomplete.'
@@ -238,19 +292,19 @@ async function run(question) {
           tagsEl.replaceChildren(...e.data.map(chip));
           break;
         case 'sources':
+          sources = e.data;
+          if (text) paint.schedule();
           sourcesEl.replaceChildren(...e.data.map(source));
           sourcesHeading.hidden = e.data.length === 0;
           progress(e.data.length ? 'Writing the answer…' : 'No article matches; writing what can be said…');
           if (entry.stopping) status('Stopping…');
           break;
         case 'token':
-          if (!text) {
-            text = document.createTextNode('');
-            answerEl.append(text);
-          }
-          text.appendData(e.data);
+          text += e.data;
+          paint.schedule();
           break;
         case 'done':
+          end(false);
           setState('done');
           status(e.data.finish_reason === 'length' ? 'Done: the answer reached its length limit.' : 'Done.');
           break;
@@ -265,6 +319,7 @@ async function run(question) {
       stopped('client');
       return;
     }
+    end();
     const [kind, message, retryable] = describe(err, apiKey);
     setState('error', kind);
     status('');
@@ -272,6 +327,8 @@ async function run(question) {
     showAlert(message, retryable);
     if (kind === 'unauthorized') askForKey(apiKey);
   } finally {
+    if (current === entry) end();
+    else paint.cancel();
     if (current === entry) {
       current = null;
       stopButton.disabled = true;

@@ -9,6 +9,7 @@
 //	POST /test/mode?mode=M&after=N&steps=S
 //	POST /test/release               let a gated answer emit its next step
 //	POST /test/expire                the runs are forgotten: Get finds none until reset
+//	POST /test/script                the next answers' tokens: a JSON array of strings (until reset)
 //	GET  /test/state                 what the generator did (JSON, see state)
 //	GET  /test/axios.min.js          the file given by -axios (axios's browser build)
 //
@@ -19,6 +20,11 @@
 // released), cut-after-done (the whole answer and done, then the same), bytes
 // (the whole answer, one byte per chunk). Gates, not sleeps: a test waits for
 // a state, then releases.
+//
+// A script (POST /test/script) replaces the extractive answer's tokens with
+// the test's own, for answers no article would give (Markdown, citations,
+// HTML that tries to get into the page); the sources are still the real
+// search's, and the mode still sets the pace.
 //
 // Runs are kept in memory (package memory), with the linger window given by
 // -linger: 30s by default, so that a client cut off mid-answer can resume
@@ -170,10 +176,11 @@ const (
 type control struct {
 	mu      sync.Mutex
 	mode    string
-	after   int  // tokens before hang, error or cut
-	steps   int  // steps of a gated answer
-	cutGate bool // cut waits for a release
-	expired bool // the runs are forgotten (see forgetful)
+	after   int      // tokens before hang, error or cut
+	steps   int      // steps of a gated answer
+	cutGate bool     // cut waits for a release
+	expired bool     // the runs are forgotten (see forgetful)
+	script  []string // the answers' tokens, instead of the extractive ones
 	permits chan struct{}
 	st      state
 }
@@ -206,6 +213,7 @@ func (c *control) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.mode, c.after, c.steps, c.cutGate, c.expired = modeInstant, 3, 4, false, false
+	c.script = nil
 	c.permits = make(chan struct{}, 1000)
 	c.st = state{}
 }
@@ -243,6 +251,17 @@ func (c *control) routes(mux *http.ServeMux, axios string) {
 	mux.HandleFunc("POST /test/expire", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.expired = true
+		c.mu.Unlock()
+		c.writeState(w)
+	})
+	mux.HandleFunc("POST /test/script", func(w http.ResponseWriter, r *http.Request) {
+		var tokens []string
+		if err := json.NewDecoder(r.Body).Decode(&tokens); err != nil || len(tokens) == 0 {
+			http.Error(w, "the body must be a JSON array of one or more strings", http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.script = tokens
 		c.mu.Unlock()
 		c.writeState(w)
 	})
@@ -304,6 +323,9 @@ func (g *controlled) Generate(ctx context.Context, p runnel.Prompt, emit func(st
 	}
 	c := g.c
 	c.mu.Lock()
+	if c.script != nil {
+		tokens = c.script
+	}
 	mode, after, steps := c.mode, min(c.after, len(tokens)), c.steps
 	c.st.Started++
 	c.st.Running++

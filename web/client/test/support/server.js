@@ -129,8 +129,8 @@ export class Control {
     this.url = url;
   }
 
-  async #call(method, path) {
-    const res = await fetch(this.url + path, { method });
+  async #call(method, path, body) {
+    const res = await fetch(this.url + path, { method, body });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json();
   }
@@ -147,6 +147,11 @@ export class Control {
 
   release() {
     return this.#call('POST', '/test/release');
+  }
+
+  /** script makes the next answers' tokens these strings (until reset), the sources still the search's. */
+  script(tokens) {
+    return this.#call('POST', '/test/script', JSON.stringify(tokens));
   }
 
   /** expire makes the server forget every run (its Get finds none) until the next reset. */
