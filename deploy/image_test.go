@@ -409,27 +409,7 @@ func serveAndAsk(t *testing.T, bin string, args []string) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "RUNNEL_LOG_LEVEL=warn")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		exited <- cmd.Wait() // after stdout is read to its end, as Wait needs
-	}()
+	lines, exited, stderr := start(t, cmd)
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
@@ -568,27 +548,7 @@ func TestImage(t *testing.T) {
 
 	cmd := exec.Command(docker, "run", "--rm", "--name", name, "--read-only", "--tmpfs", "/tmp",
 		"-v", name+":/data", "-e", "RUNNEL_DB=/data/runnel.db", "-p", "127.0.0.1::8080", tag)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		exited <- cmd.Wait()
-	}()
+	lines, exited, stderr := start(t, cmd)
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
@@ -644,4 +604,33 @@ func checkCrossBuildable(t *testing.T, arch string) {
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("go list for linux/%s: %v\n%s", arch, err, out)
 	}
+}
+
+// start starts cmd and returns its stdout's lines (each dropped unless a
+// reader is waiting for it), what Wait returns once stdout is read to its
+// end, and its stderr.
+func start(t *testing.T, cmd *exec.Cmd) (lines <-chan string, exited <-chan error, stderr *lockedBuffer) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	out := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case out <- sc.Text():
+			default:
+			}
+		}
+		done <- cmd.Wait() // after stdout is read to its end, as Wait needs
+	}()
+	return out, done, stderr
 }
