@@ -76,6 +76,13 @@ type Server struct {
 	MaxStreamDuration time.Duration // whole stream; default 5 min
 	ShutdownTimeout   time.Duration // grace for streams on shutdown; default 10 s
 
+	// AwaitProducers makes a request that started a run return only once
+	// the run's producer has stopped, rather than when its reader leaves:
+	// for AWS Lambda, where an instance's goroutines freeze when no
+	// invocation runs, so a producer left behind would stop renewing its
+	// lease and its readers elsewhere would lose the answer.
+	AwaitProducers bool
+
 	once      sync.Once
 	guard     *guard
 	answerer  *runnel.Answerer // Answerer, timed when there are Metrics
@@ -334,6 +341,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stream(w, r, run, -1, enc, cp, reqID)
+	if s.AwaitProducers && cp != nil {
+		<-cp.produced
+	}
 }
 
 func (s *Server) shuttingDown() bool {

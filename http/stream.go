@@ -47,10 +47,12 @@ type checkpoints struct {
 	written atomic.Int64  // the last event the reader wrote
 	ack     chan struct{} // a write happened
 	gone    chan struct{} // the reader left; nobody acknowledges any more
+
+	produced chan struct{} // closed when the producer returns
 }
 
 func newCheckpoints() *checkpoints {
-	cp := &checkpoints{ack: make(chan struct{}, 1), gone: make(chan struct{})}
+	cp := &checkpoints{ack: make(chan struct{}, 1), gone: make(chan struct{}), produced: make(chan struct{})}
 	cp.written.Store(-1)
 	return cp
 }
@@ -112,6 +114,7 @@ func (s *Server) start(rctx context.Context, q runnel.Query, key, reqID string) 
 	s.producers.Add(1)
 	go func() {
 		defer s.producers.Done()
+		defer close(cp.produced)
 		defer cancel(nil)
 		defer cancelTimeout()
 		s.produce(ctx, run, q, cp, reqID)

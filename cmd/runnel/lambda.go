@@ -20,6 +20,7 @@ import (
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
+	"github.com/runnel/runnel/memory"
 )
 
 // lambdaMaxStreamDuration is the default maximum stream duration on Lambda:
@@ -51,7 +52,13 @@ func runLambda(ctx context.Context, env func(string) string, stderr io.Writer) e
 	// An instance serves one invocation at a time, so a reader can come back
 	// to a run only through a store the instances share: without one, an
 	// abandoned answer stops at once.
-	ss.bind(c, "json", lambdaMaxStreamDuration, 0)
+	// With Redis, another instance can: the answer goes on for the usual
+	// linger, and the invocation that asked waits for it (AwaitProducers).
+	linger := time.Duration(0)
+	if env("RUNNEL_REDIS_URL") != "" {
+		linger = memory.DefaultLinger
+	}
+	ss.bind(c, "json", lambdaMaxStreamDuration, linger)
 	if err := parse(c.fs, nil, stderr); err != nil {
 		return err
 	}
@@ -82,6 +89,9 @@ func runLambda(ctx context.Context, env func(string) string, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	// An instance's goroutines freeze between invocations: the one that
+	// started a run keeps the invocation until the run's producer is done.
+	srv.AwaitProducers = true
 	h := srv.Handler()
 	if lambdaTestHook != nil {
 		h = lambdaTestHook(srv, h)

@@ -17,6 +17,7 @@ import (
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
 	"github.com/runnel/runnel/memory"
+	"github.com/runnel/runnel/redis"
 	"github.com/runnel/runnel/sqlite"
 )
 
@@ -110,7 +111,16 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if metricsURL != "" {
 		fmt.Fprintf(stdout, "runnel: metrics on %s\n", metricsURL)
 	}
-	return srv.Run(ctx, ln)
+	err = srv.Run(ctx, ln)
+	if ss.shared.closeRuns != nil {
+		// The producers have ended; what they appended goes to Redis.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cerr := ss.shared.closeRuns(cctx); cerr != nil {
+			logger.Warn("close redis", "err", cerr)
+		}
+	}
+	return err
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -151,7 +161,16 @@ func instrument(srv *rhttp.Server, store *sqlite.Store) (http.Handler, error) {
 			Name: "runnel_build_info", Help: "Always 1; the version is a label.", ConstLabels: prometheus.Labels{"version": version()},
 		}, func() float64 { return 1 }),
 	}
-	if runs, ok := srv.Runs.(*memory.Runs); ok {
+	runs, ok := srv.Runs.(*memory.Runs)
+	if fr, isShared := srv.Runs.(*fallbackRuns); isShared {
+		runs, ok = fr.local.(*memory.Runs)
+		if rs, isRedis := fr.shared.(*redis.Runs); isRedis {
+			cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "runnel_runs_producing", Help: "Runs kept in Redis that this replica is producing.",
+			}, func() float64 { return float64(rs.Stats().Producing) }))
+		}
+	}
+	if ok {
 		stat := func(f func(memory.Stats) float64) func() float64 {
 			return func() float64 { return f(runs.Stats()) }
 		}

@@ -104,6 +104,7 @@ type serverSettings struct {
 	linger, retention          time.Duration
 	retentionMB, retentionRuns int
 	access                     accessSettings
+	shared                     sharedRuns
 }
 
 // accessSettings say who may use the server and how much.
@@ -233,10 +234,11 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.
 	c.Int(&ss.retentionMB, "run-retention-mb", "RUNNEL_RUN_RETENTION_MB", memory.DefaultMaxBytes>>20, "most memory, in MiB, that ended answers kept for readers may take; the oldest go first")
 	c.Int(&ss.retentionRuns, "run-retention-count", "RUNNEL_RUN_RETENTION_COUNT", memory.DefaultMaxRuns, "most ended answers kept for readers; the oldest go first")
 	ss.access.bind(c)
+	ss.shared.bind(c)
 }
 
-// runs returns the run logs the settings describe.
-func (ss *serverSettings) runs() *memory.Runs {
+// memoryRuns returns the in-memory run logs the settings describe.
+func (ss *serverSettings) memoryRuns() *memory.Runs {
 	return memory.New(memory.Options{
 		Linger:    ss.linger,
 		Retention: ss.retention,
@@ -251,10 +253,14 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 	if err != nil {
 		return nil, err
 	}
+	runs, err := ss.runs(logger)
+	if err != nil {
+		return nil, err
+	}
 	srv := &rhttp.Server{
 		Answerer:          &runnel.Answerer{Searcher: store, Generator: gen, Passages: ss.gen.passages()},
 		Store:             store,
-		Runs:              ss.runs(),
+		Runs:              runs,
 		Pages:             web.Handler(store),
 		Logger:            logger,
 		Version:           version(),
