@@ -21,7 +21,10 @@ const (
 )
 
 // producer is the replica's side of a run it produces: the events
-// appended and not yet flushed, numbered already.
+// appended and not yet flushed, numbered already, and the events flushed,
+// which the replica's own readers read from memory. A reader here sees an
+// event only once Redis has it, so that what it read is what a reader
+// anywhere reads, and a reader that resumes elsewhere misses nothing.
 type producer struct {
 	rs   *Runs
 	id   string
@@ -32,6 +35,9 @@ type producer struct {
 	flushed int      // the number of the first event not yet in Redis
 	pending []string // encoded events flushed..next-1
 	bytes   int      // of pending
+	log     []entry  // every event appended, 0..next-1; readers read 0..flushed-1
+	done    bool     // the terminal event is flushed
+	dropped bool     // the run ended in Redis without this replica: read the rest there
 	ending  runnel.RunState
 	state   runnel.RunState // live until a terminal event is appended or the run ends in Redis
 	queued  bool            // in rs.ready or being flushed
@@ -69,6 +75,13 @@ func (p *producer) append(ctx context.Context, e runnel.Event) (int, error) {
 	p.next++
 	p.pending = append(p.pending, v)
 	p.bytes += len(v)
+	if e.Type == runnel.EventToken {
+		p.log = append(p.log, entry{token: e.Token})
+	} else {
+		full := e
+		full.Run, full.Seq = p.id, seq
+		p.log = append(p.log, entry{full: &full})
+	}
 	switch e.Type {
 	case runnel.EventDone:
 		p.state, p.ending = runnel.RunDone, runnel.RunDone
@@ -84,6 +97,37 @@ func (p *producer) append(ctx context.Context, e runnel.Event) (int, error) {
 		p.rs.enqueue(p)
 	}
 	return seq, nil
+}
+
+// entry is an event of the local log: a token's text alone, nearly all of
+// a log, or any other event whole.
+type entry struct {
+	token string
+	full  *runnel.Event
+}
+
+// read appends to dst the flushed events after after. It reports false
+// when the rest of the run is only in Redis (it ended there), eof when
+// the terminal event has been read.
+func (p *producer) read(after int, dst []runnel.Event) (_ []runnel.Event, local, eof bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for seq := after + 1; seq < p.flushed && seq-after <= maxRead; seq++ {
+		if en := p.log[seq]; en.full != nil {
+			dst = append(dst, *en.full)
+		} else {
+			dst = append(dst, runnel.Event{Type: runnel.EventToken, Token: en.token, Run: p.id, Seq: seq})
+		}
+	}
+	switch {
+	case after+1 < p.flushed:
+		return dst, true, false
+	case p.done:
+		return dst, true, true
+	case p.dropped:
+		return dst, false, false
+	}
+	return dst, true, false
 }
 
 // batch is what one flush sends for one producer.
@@ -264,6 +308,9 @@ func (rs *Runs) flushed(b batch) {
 	p.pending = p.pending[n:]
 	p.bytes -= b.bytes
 	p.flushed += n
+	if b.ending != "" && p.flushed == p.next {
+		p.done = true
+	}
 	if p.room != nil && p.bytes <= maxPending {
 		close(p.room)
 		p.room = nil
@@ -291,6 +338,9 @@ func (rs *Runs) flushed(b batch) {
 func (rs *Runs) drop(p *producer, state runnel.RunState, cause error) {
 	p.mu.Lock()
 	p.state = state
+	p.dropped = true
+	clear(p.log[p.flushed:])
+	p.log = p.log[:p.flushed]
 	p.pending, p.bytes, p.queued = nil, 0, false
 	if p.room != nil {
 		close(p.room)

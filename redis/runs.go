@@ -237,6 +237,14 @@ type run struct {
 	rs *Runs
 	id string
 	p  *producer
+
+	// What the last read from Redis found of a live run: the number of
+	// the next event, and the channel taken before that read. Until that
+	// channel is closed, there is nothing past seen, and a Read that asks
+	// for it costs no round trip.
+	mu       sync.Mutex
+	seen     int
+	seenWake <-chan struct{}
 }
 
 func (r *run) ID() string { return r.id }
@@ -261,6 +269,30 @@ const maxRead = 64
 // looks again and sees whether the producer still lives.
 func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel.Event, <-chan struct{}, error) {
 	after = max(after, -1)
+	if r.p != nil {
+		wake := r.rs.wakeFor(r.id)
+		dst, local, eof := r.p.read(after, dst)
+		switch {
+		case eof:
+			return dst, nil, io.EOF
+		case !local:
+			// Canceled or orphaned in Redis: the rest is there.
+		case len(dst) > 0:
+			return dst, nil, nil
+		default:
+			return dst, wake, nil
+		}
+	}
+	r.mu.Lock()
+	seen, seenWake := r.seen, r.seenWake
+	r.mu.Unlock()
+	if seenWake != nil && after+1 >= seen {
+		select {
+		case <-seenWake:
+		default:
+			return dst, seenWake, nil
+		}
+	}
 	for try := 0; ; try++ {
 		wake := r.rs.wakeFor(r.id)
 		start := "-"
@@ -279,6 +311,11 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 		next, _ := res[2].(int64)
 		lease, _ := res[3].(int64)
 		entries, _ := res[4].([]any)
+		if state == string(runnel.RunLive) && lease == 1 {
+			r.mu.Lock()
+			r.seen, r.seenWake = int(next), wake
+			r.mu.Unlock()
+		}
 		n := len(dst)
 		dst, err = r.decode(dst, entries)
 		if err != nil {

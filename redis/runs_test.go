@@ -251,14 +251,18 @@ func TestOrphaned(t *testing.T) {
 func TestRedisGoesAway(t *testing.T) {
 	srv := redistest.Start(t)
 	lease := 500 * time.Millisecond
-	a := replica(t, srv, redis.Options{Lease: lease})
+	a, b := replica(t, srv, redis.Options{Lease: lease}), replica(t, srv, redis.Options{Lease: lease})
 	stopped := make(chan error, 1)
 	run := create(t, a, func(err error) { stopped <- err })
 	run.Append(t.Context(), head[0])
 	waitFor(t, run, 0)
+	other, err := b.Get(t.Context(), run.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.Stop()
-	if _, _, err := run.Read(t.Context(), 0, nil); runnel.ErrorCode(err) != runnel.EUNAVAILABLE {
-		t.Errorf("Read with Redis down = %v, want unavailable", err)
+	if _, _, err := other.Read(t.Context(), 0, nil); runnel.ErrorCode(err) != runnel.EUNAVAILABLE {
+		t.Errorf("Read elsewhere with Redis down = %v, want unavailable", err)
 	}
 	run.Append(t.Context(), runnel.Event{Type: runnel.EventToken, Token: "x"})
 	select {
@@ -268,6 +272,12 @@ func TestRedisGoesAway(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the producer was not stopped with Redis down")
+	}
+	// The reader on the producing replica read the query from memory; the
+	// token never reached Redis, so it never sees it, and ends with an
+	// error rather than wait.
+	if evs, err := readAll(t.Context(), run, 0); len(evs) != 0 || runnel.ErrorCode(err) != runnel.EUNAVAILABLE {
+		t.Errorf("the producer's own reader after Redis went away: %+v, %v; want unavailable", evs, err)
 	}
 	if _, _, err := a.Create(t.Context(), "", nil); runnel.ErrorCode(err) != runnel.EUNAVAILABLE {
 		t.Errorf("Create with Redis down = %v, want unavailable", err)
