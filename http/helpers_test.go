@@ -177,6 +177,7 @@ func newServer(t testing.TB, gen runnel.Generator, opt ...func(*rhttp.Server)) (
 	for _, o := range opt {
 		o(s)
 	}
+	s.Runs = sharedRuns(t, s.Runs)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return s, ts

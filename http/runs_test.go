@@ -339,7 +339,7 @@ func leaveAfterFirstToken(t *testing.T, c *rhttp.Client, g *gate) []runnel.Event
 }
 
 func TestLinger(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer goleak.VerifyNone(t, leakOptions()...)
 	t.Run("nobody comes back", func(t *testing.T) {
 		g := newGate()
 		_, ts := newServer(t, g, func(s *rhttp.Server) { s.Runs = memory.New(memory.Options{Linger: 50 * time.Millisecond}) })
@@ -395,7 +395,7 @@ func TestLinger(t *testing.T) {
 // reader follows it on each transport: the generator stops, and the reader
 // ends with the canceled event, which the client reports as ErrCanceled.
 func TestCancel(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer goleak.VerifyNone(t, leakOptions()...)
 	cancels := map[string]func(t *testing.T, base, run string){
 		"DELETE": func(t *testing.T, base, run string) {
 			state, err := rhttp.NewClient(base).Cancel(t.Context(), run)
@@ -626,7 +626,7 @@ func TestFollowErrors(t *testing.T) {
 // TestWebSocket asks two questions one after another on one socket, and
 // checks what the socket refuses.
 func TestWebSocket(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer goleak.VerifyNone(t, leakOptions()...)
 	g := newGate()
 	_, ts := newServer(t, g)
 	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/runs/ws", nil)

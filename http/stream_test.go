@@ -343,7 +343,7 @@ func TestPing(t *testing.T) {
 // TestClientDisconnect leaves mid-stream and checks that the generation's
 // context ends and that no goroutine is left behind.
 func TestClientDisconnect(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer goleak.VerifyNone(t, leakOptions()...)
 	ended := make(chan error, 1)
 	gen := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
 		for i := 0; ; i++ {

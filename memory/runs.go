@@ -356,3 +356,7 @@ func newID() string {
 	rand.Read(b[:]) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// Linger returns how long a live run keeps going after its last reader
+// left.
+func (rs *Runs) Linger() time.Duration { return rs.opt.Linger }

@@ -273,6 +273,13 @@ func (rs *Runs) flushed(b batch) {
 	p := b.p
 	res, err := b.cmd.Slice()
 	p.mu.Lock()
+	if p.dropped {
+		// Canceled or lost meanwhile: what Redis holds past p.flushed is
+		// read there.
+		p.mu.Unlock()
+		rs.notify(p.id)
+		return
+	}
 	if err != nil {
 		// Redis is away: keep the events and try again, for a lease. By
 		// then the run is lost: the readers see its lease lapse.

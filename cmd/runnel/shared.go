@@ -49,6 +49,7 @@ func (ss *serverSettings) runs(logger *slog.Logger) (runnel.Runs, error) {
 	if sr.lease <= 0 {
 		return nil, errors.New("the run lease must be above 0")
 	}
+	goredis.SetLogger(redisLog{logger})
 	c := goredis.NewClient(opt)
 	rs := redis.New(context.Background(), c, redis.Options{
 		Linger:      ss.linger,
@@ -107,4 +108,13 @@ func (f *fallbackRuns) Get(ctx context.Context, id string) (runnel.Run, error) {
 		return run, nil
 	}
 	return f.shared.Get(ctx, id)
+}
+
+// redisLog passes the Redis client's own messages (a failed dial, a
+// reconnect) to the log at debug level: what matters reaches the log as
+// runnel's warnings.
+type redisLog struct{ logger *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
