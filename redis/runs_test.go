@@ -451,3 +451,45 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRedisDownAtStart: replicas that start while Redis is down refuse to
+// create runs with unavailable, and once it is up they work, the messages
+// between replicas (a cancel reaching the producer) included.
+func TestRedisDownAtStart(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop()
+	opt := redis.Options{Lease: 600 * time.Millisecond}
+	a, b := replica(t, srv, opt), replica(t, srv, opt)
+	if _, _, err := a.Create(t.Context(), "", nil); runnel.ErrorCode(err) != runnel.EUNAVAILABLE {
+		t.Fatalf("Create with Redis down = %v, want unavailable", err)
+	}
+	srv.Restart()
+	stopped := make(chan error, 1)
+	var run runnel.Run
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _, err := a.Create(t.Context(), "", func(err error) { stopped <- err })
+		if err == nil {
+			run = r
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Create after Redis came up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	run.Append(t.Context(), head[0])
+	other, err := b.Get(t.Context(), run.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stop reaches a only if its subscription came back with Redis.
+	if state, err := other.Cancel(t.Context(), runnel.CancelByClient); err != nil || state != runnel.RunCanceled {
+		t.Fatalf("Cancel = %s, %v", state, err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancel did not reach the producer of a replica that started with Redis down")
+	}
+}
