@@ -340,10 +340,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.stream(w, r, run, -1, enc, cp, reqID)
 	if s.AwaitProducers && cp != nil {
-		<-cp.produced
+		// Deferred, so that a panic in the stream waits too.
+		defer func() { <-cp.produced }()
 	}
+	s.stream(w, r, run, -1, enc, cp, reqID)
 }
 
 func (s *Server) shuttingDown() bool {

@@ -83,7 +83,9 @@ func row(n int, store, reader string, d []time.Duration) {
 		return
 	}
 	slices.Sort(d)
-	q := func(p float64) string { return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Microsecond).String() }
+	q := func(p float64) string {
+		return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Microsecond).String()
+	}
 	fmt.Printf("| %d | %s | %s | %s | %s | %s |\n", n, store, reader, q(0.50), q(0.99), d[len(d)-1].Round(time.Microsecond))
 }
 

@@ -81,6 +81,7 @@ func (s *Server) start() error {
 	}
 	defer log.Close()
 	cmd.Stdout, cmd.Stderr = log, log
+	orphanless(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -50,6 +50,8 @@ resource "aws_lambda_function" "runnel" {
       RUNNEL_LLM_URL     = var.llm_url
       RUNNEL_LLM_MODEL   = var.llm_model
       RUNNEL_LLM_API_KEY = var.llm_api_key
+      RUNNEL_REDIS_URL   = var.redis_url
+      RUNNEL_RUN_LEASE   = var.run_lease
     }, var.environment)
   }
 

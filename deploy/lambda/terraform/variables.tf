@@ -59,6 +59,19 @@ variable "database_path" {
   default     = ""
 }
 
+variable "redis_url" {
+  description = "RUNNEL_REDIS_URL (redis://[:password@]host:port/db, rediss:// for TLS): a Redis every execution environment reaches, so that a run asked through one invocation can be resumed and canceled through another. Empty keeps each run in the environment that produced it (not resumable)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "run_lease" {
+  description = "RUNNEL_RUN_LEASE: with redis_url, how long a run outlives an environment that stops producing it (a Go duration such as \"5s\"); empty for the default, 5s."
+  type        = string
+  default     = ""
+}
+
 variable "environment" {
   description = "More RUNNEL_* settings (RUNNEL_MAX_QUESTION, RUNNEL_PING_INTERVAL, ...); they override the module's."
   type        = map(string)
