@@ -49,7 +49,7 @@ const clientAddr = "203.0.113.7"
 func TestNginx(t *testing.T) {
 	bin := findNginx(t)
 	up := startRunnel(t)
-	base := startNginx(t, bin, nginxConfPath(t), up.addr)
+	base := startNginx(t, bin, nginxConfPath(t), []string{up.addr}, "")
 	origin := base // what a browser on the page sends
 	host := strings.TrimPrefix(base, "http://")
 
@@ -394,11 +394,13 @@ func (u *upstream) checkForwarded(t *testing.T, host string) {
 }
 
 // startNginx runs nginx with the server configuration in conf (relative to
-// the repository's root), changed only to proxy to upstream and to listen
-// on a loopback port, and returns its base URL. nginx runs in the
-// foreground with its pid file, logs and temporary files in a directory of
-// its own; the test's cleanup stops it by its PID.
-func startNginx(t *testing.T, bin, conf, upstream string) string {
+// the repository's root), changed only to proxy to the upstreams (the
+// upstream block's server lines become one line for each) and to listen on
+// a loopback port, with extra (directives, maybe none) added to the server
+// block, and returns its base URL. nginx runs in the foreground with its
+// pid file, logs and temporary files in a directory of its own; the test's
+// cleanup stops it by its PID.
+func startNginx(t *testing.T, bin, conf string, upstreams []string, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	// The listening socket is made here and handed to nginx (its
@@ -417,9 +419,16 @@ func startNginx(t *testing.T, bin, conf, upstream string) string {
 	defer lnFile.Close()
 
 	site := readFile(t, conf)
+	var servers strings.Builder
+	for i, u := range upstreams {
+		if i > 0 {
+			servers.WriteString("\n    ")
+		}
+		servers.WriteString("server " + u + ";")
+	}
 	for old, new := range map[string]string{
-		"server runnel:8080;": "server " + upstream + ";",
-		"listen 80;":          "listen " + ln.Addr().String() + ";",
+		"server runnel:8080;": servers.String(),
+		"listen 80;":          "listen " + ln.Addr().String() + ";\n    " + extra,
 	} {
 		if n := strings.Count(site, old); n != 1 {
 			t.Fatalf("%s says %q %d times, want once (the test replaces it)", conf, old, n)

@@ -265,6 +265,10 @@ func (rs *Runs) loadScripts(ctx context.Context) {
 	}
 }
 
+// errLost stops the producer of a run Redis no longer has: it restarted
+// empty, or evicted the run.
+var errLost = &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The store of answers (Redis) lost this answer; ask again.", Retryable: true}
+
 // retryFlush is the pause before a failed batch is sent again.
 const retryFlush = 100 * time.Millisecond
 
@@ -297,17 +301,24 @@ func (rs *Runs) flushed(b batch) {
 		return
 	}
 	p.failing = time.Time{}
-	code, _ := res[0].(int64)
+	code, _ := at(res, 0).(int64)
 	if code != 3 {
-		state := runnel.RunFailed
-		if s, ok := res[1].(string); code == 1 && ok {
-			state = runnel.RunState(s)
-		}
-		if code == 2 {
-			rs.opt.Logger.Error("run's events out of order in redis", "run", p.id, "first", b.first, "redis_next", res[1])
+		// {0}: the run is gone (Redis lost it, or it expired); {1, state}:
+		// it ended elsewhere; {2, next}: another writer.
+		state, cause := runnel.RunFailed, error(errLost)
+		switch code {
+		case 1:
+			if s, ok := at(res, 1).(string); ok {
+				state = runnel.RunState(s)
+			}
+			cause = runnel.ErrCanceled
+		case 2:
+			rs.opt.Logger.Error("run's events out of order in redis", "run", p.id, "first", b.first, "redis_next", at(res, 1))
+		default:
+			rs.opt.Logger.Warn("run lost: redis no longer has it", "run", p.id)
 		}
 		p.mu.Unlock()
-		rs.drop(p, state, runnel.ErrCanceled)
+		rs.drop(p, state, cause)
 		return
 	}
 	n := len(b.events)

@@ -190,8 +190,8 @@ func (rs *Runs) Create(ctx context.Context, key string, stop context.CancelCause
 	if err != nil {
 		return nil, false, unavailable("create run", err)
 	}
-	if created, _ := res[0].(int64); created == 0 {
-		old, _ := res[1].(string)
+	if created, _ := at(res, 0).(int64); created == 0 {
+		old, _ := at(res, 1).(string)
 		return &run{rs: rs, id: old}, false, nil
 	}
 	p := &producer{rs: rs, id: id, stop: stop, state: runnel.RunLive, lastReader: time.Now()}
@@ -304,13 +304,13 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 		if err != nil {
 			return dst, nil, unavailable("read run", err)
 		}
-		if ok, _ := res[0].(int64); ok == 0 {
+		if ok, _ := at(res, 0).(int64); ok == 0 {
 			return dst, nil, runnel.Errorf(runnel.ENOTFOUND, "The run %q has expired.", r.id)
 		}
-		state, _ := res[1].(string)
-		next, _ := res[2].(int64)
-		lease, _ := res[3].(int64)
-		entries, _ := res[4].([]any)
+		state, _ := at(res, 1).(string)
+		next, _ := at(res, 2).(int64)
+		lease, _ := at(res, 3).(int64)
+		entries, _ := at(res, 4).([]any)
 		if state == string(runnel.RunLive) && lease == 1 {
 			r.mu.Lock()
 			r.seen, r.seenWake = int(next), wake
@@ -410,11 +410,11 @@ func (rs *Runs) end(ctx context.Context, id, mode, event string, state runnel.Ru
 	if err != nil {
 		return "", unavailable("end run", err)
 	}
-	switch code, _ := res[0].(int64); code {
+	switch code, _ := at(res, 0).(int64); code {
 	case 0:
 		return "", runnel.Errorf(runnel.ENOTFOUND, "No run %q: it never existed or has expired.", id)
 	case 1:
-		s, _ := res[1].(string)
+		s, _ := at(res, 1).(string)
 		return runnel.RunState(s), nil
 	case 2:
 		return runnel.RunLive, nil
@@ -463,4 +463,13 @@ func newID() string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// at returns a script's result i, nil past its end: a reply of another
+// shape reads as zero values rather than panicking.
+func at(res []any, i int) any {
+	if i < len(res) {
+		return res[i]
+	}
+	return nil
 }

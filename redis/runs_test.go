@@ -295,7 +295,7 @@ func TestRedisGoesAway(t *testing.T) {
 
 func TestLinger(t *testing.T) {
 	srv := redistest.Start(t)
-	opt := redis.Options{Linger: 300 * time.Millisecond, Lease: 300 * time.Millisecond}
+	opt := redis.Options{Linger: 300 * time.Millisecond, Lease: time.Second}
 	a, b := replica(t, srv, opt), replica(t, srv, opt)
 	stopped := make(chan error, 1)
 	run := create(t, a, func(err error) { stopped <- err })
@@ -491,5 +491,36 @@ func TestRedisDownAtStart(t *testing.T) {
 	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the cancel did not reach the producer of a replica that started with Redis down")
+	}
+}
+
+// TestRedisBackEmpty: Redis restarts empty while a producer retries a
+// batch: the producer learns its run is gone and stops, with a retryable
+// error, and the replica goes on.
+func TestRedisBackEmpty(t *testing.T) {
+	srv := redistest.Start(t)
+	a := replica(t, srv, redis.Options{Lease: 5 * time.Second})
+	stopped := make(chan error, 1)
+	run := create(t, a, func(err error) { stopped <- err })
+	run.Append(t.Context(), head[0])
+	waitFor(t, run, 0)
+	srv.Stop()
+	run.Append(t.Context(), runnel.Event{Type: runnel.EventToken, Token: "x"})
+	srv.Restart()
+	select {
+	case err := <-stopped:
+		if e := runnel.AsError(err); e.Code != runnel.EUNAVAILABLE || !e.Retryable {
+			t.Errorf("stop cause %v, want a retryable unavailable error", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the producer of a run Redis lost was not stopped")
+	}
+	if _, _, err := run.Read(t.Context(), 0, nil); runnel.ErrorCode(err) != runnel.ENOTFOUND {
+		t.Errorf("Read of the lost run = %v, want not_found", err)
+	}
+	next := create(t, a, nil)
+	answer(t, next, 3)
+	if evs, err := readAll(t.Context(), next, -1); err != nil || len(evs) != len(head)+4 {
+		t.Errorf("a run after Redis came back empty: %d events, %v", len(evs), err)
 	}
 }
