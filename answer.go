@@ -1,12 +1,15 @@
 package runnel
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Answerer is the answer pipeline: a question becomes the query, tags,
@@ -19,7 +22,21 @@ type Answerer struct {
 	Articles int    // articles named in titles and sources, the only ones the generator reads; default 5
 	Tags     int    // tags in the tags event; default 5
 	BaseURL  string // prefix of source URLs; default "/articles/"
+
+	// Rewriter, when set, rewrites a question asked after earlier turns
+	// into a standalone one before the search; when nil, the Generator is
+	// used if it is a Rewriter. A rewrite that fails or takes longer than
+	// RewriteTimeout (default 10 s) is logged and the query is searched
+	// as ParseConversation read it: a rewrite never fails an answer.
+	Rewriter       Rewriter
+	RewriteTimeout time.Duration
+	// Logger receives what goes wrong without failing the answer (a
+	// rewrite); nil means slog.Default().
+	Logger *slog.Logger
 }
+
+// DefaultRewriteTimeout bounds a rewrite when Answerer.RewriteTimeout is 0.
+const DefaultRewriteTimeout = 10 * time.Second
 
 // Answer streams the answer to q through emit: query, tags, titles, sources,
 // tokens, done. If emit fails (the client left) it stops at once and returns
@@ -30,14 +47,15 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 	if err := emit(Event{Type: EventQuery, Query: q.Text}); err != nil {
 		return err
 	}
-	passages, err := a.Searcher.Search(ctx, q, cmpOr(a.Passages, 8))
+	sq := a.searchQuery(ctx, q)
+	passages, err := a.Searcher.Search(ctx, sq, cmpOr(a.Passages, 8))
 	if err != nil {
 		return fmt.Errorf("search: %w", err)
 	}
 	// The sources name every article the answer may draw on: the passages
 	// of articles past the limit are not given to the generator.
 	passages = listed(passages, cmpOr(a.Articles, 5))
-	named, err := a.Searcher.TagsNamed(ctx, TagCandidates(q.Text))
+	named, err := a.Searcher.TagsNamed(ctx, sq.TagNames())
 	if err != nil {
 		return fmt.Errorf("tags: %w", err)
 	}
@@ -55,11 +73,13 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 			return err
 		}
 	}
-	prompt := Prompt{Question: q.Text, Terms: q.Terms, Passages: passages}
+	// The generator reads the question as asked, with the earlier turns,
+	// and weighs the passages by the terms they were found by.
+	prompt := Prompt{Question: q.Text, Terms: sq.Terms, Passages: passages, History: q.History}
 	if tc, ok := a.Searcher.(TermCounter); ok {
 		// After the sources: the counts cost the first token, not the
 		// titles.
-		if prompt.TermDocs, prompt.Docs, err = tc.CountTerms(ctx, q.Terms); err != nil {
+		if prompt.TermDocs, prompt.Docs, err = tc.CountTerms(ctx, sq.Terms); err != nil {
 			return fmt.Errorf("count terms: %w", err)
 		}
 	}
@@ -88,6 +108,34 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 		done.FinishReason = FinishStop
 	}
 	return emit(Event{Type: EventDone, Done: &done})
+}
+
+// searchQuery returns the query to search for q: with earlier user turns
+// and a Rewriter, the question rewritten to stand alone; otherwise (or if
+// the rewrite fails) q as ParseConversation read it.
+func (a *Answerer) searchQuery(ctx context.Context, q Query) Query {
+	rw := a.Rewriter
+	if rw == nil {
+		rw, _ = a.Generator.(Rewriter)
+	}
+	if rw == nil || !slices.ContainsFunc(q.History, func(m Message) bool { return m.Role == RoleUser }) {
+		return q
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(cmpOr(int(a.RewriteTimeout), int(DefaultRewriteTimeout))))
+	defer cancel()
+	text, err := rw.Rewrite(rctx, q.History, q.Text)
+	if err == nil {
+		var rq Query
+		if rq, err = ParseQuestion(text, 0); err == nil {
+			rq.History = q.History
+			return rq
+		}
+	}
+	if ctx.Err() == nil {
+		cmp.Or(a.Logger, slog.Default()).LogAttrs(ctx, slog.LevelWarn, "rewrite failed; searching by the follow-up rule",
+			slog.String("question", q.Text), slog.Any("err", err))
+	}
+	return q
 }
 
 // listed returns the passages of the first max articles, in the order of

@@ -7,6 +7,10 @@ type Prompt struct {
 	Question string    // the normalised question
 	Terms    []string  // its searchable terms
 	Passages []Passage // retrieved passages, best first; may be empty
+	// History is the conversation before the question, oldest first (see
+	// Query.History); nil for a question asked alone. A generator that
+	// writes with a model gives it the earlier turns within its budget.
+	History []Message
 
 	// How common each term is in the whole collection, when the searcher
 	// can tell (a TermCounter): TermDocs[i] passages of Docs contain
@@ -32,4 +36,16 @@ type GeneratorFunc func(ctx context.Context, p Prompt, emit func(token string) e
 // Generate calls f.
 func (f GeneratorFunc) Generate(ctx context.Context, p Prompt, emit func(string) error) (Done, error) {
 	return f(ctx, p, emit)
+}
+
+// Rewriter turns a follow-up question into one that stands alone, such as
+// "how does it reconnect?" after "what is SSE?" into "How does an SSE
+// client reconnect?". The Answerer searches with the rewrite when its
+// Rewriter, or its Generator, is one.
+type Rewriter interface {
+	// Rewrite returns question rewritten to stand alone in the light of
+	// history (the conversation before it, oldest first), or question as
+	// it is when it already stands alone. It returns promptly once ctx is
+	// done.
+	Rewrite(ctx context.Context, history []Message, question string) (string, error)
 }

@@ -18,6 +18,15 @@ const maxTerms = 32
 type Query struct {
 	Text  string   // the question, trimmed and with white space collapsed
 	Terms []string // lower-case search words (letters and digits, or a version such as 24.04), stop words removed, at most 32, no duplicates
+
+	// Weights, when not nil, weighs each of Terms for the search (Weight):
+	// 1 for the question's own terms, less for the terms a follow-up
+	// borrows from an earlier question (ParseConversation). A Searcher that
+	// cannot weigh terms may treat them all alike.
+	Weights []float64
+	// History is the conversation before the question, oldest first, as
+	// ParseConversation validated it; nil for a question asked alone.
+	History []Message
 }
 
 // ParseQuestion validates and normalises a question typed by a user.

@@ -76,6 +76,12 @@ type Options struct {
 	// Delay is a pause between tokens, to show streaming in demos at the
 	// pace of a model. 0 streams as fast as emit accepts.
 	Delay time.Duration
+	// Cite ends the sentences quoted from each article with that
+	// article's number in square brackets, [1], [2], as an LLM is told to
+	// cite: n is the article's place among the distinct articles of the
+	// prompt's passages, in their order, which is the order of the
+	// answer's sources.
+	Cite bool
 }
 
 // Generator is the extractive runnel.Generator. It is safe for concurrent
@@ -104,6 +110,14 @@ func New(opts Options) *Generator {
 	// Load the splitter's training data now rather than in the first
 	// request; an error surfaces again from Generate.
 	_, _ = splitter()
+	return &Generator{opts: opts}
+}
+
+// Citing returns a Generator with the same options that cites its sources
+// (Options.Cite).
+func (g *Generator) Citing() runnel.Generator {
+	opts := g.opts
+	opts.Cite = true
 	return &Generator{opts: opts}
 }
 

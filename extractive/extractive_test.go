@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -648,3 +649,48 @@ func TestVersions(t *testing.T) {
 }
 
 func must(tokens []string, _ runnel.Done) []string { return tokens }
+
+func TestCite(t *testing.T) {
+	g := New(Options{Cite: true})
+	tests := []struct {
+		question string
+		passages []runnel.Passage
+		want     []string // the answer contains these
+	}{
+		{"what is websocket", networking, []string{"rather than HTTP. [1]"}},
+		{"how do websockets and sse reconnect?", networking, []string{"the last event ID it saw. [2]"}},
+		{"websocket vs long polling", networking, []string{"and then upgraded. [1]\n\nLong polling", "in most chat applications. [3]"}},
+		{"what is the ph of soil for quantum computers?", gardening, nil},
+	}
+	for _, tc := range tests {
+		tokens, _ := generate(t, g, prompt(t, tc.question, tc.passages))
+		text := strings.Join(tokens, "")
+		plain, _ := generate(t, New(Options{}), prompt(t, tc.question, tc.passages))
+		if stripped := regexp.MustCompile(` \[\d\]`).ReplaceAllString(text, ""); stripped != strings.Join(plain, "") {
+			t.Errorf("%q: with citations %q, without %q: want the same text but the markers", tc.question, text, strings.Join(plain, ""))
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q: answer %q, want it to contain %q", tc.question, text, w)
+			}
+		}
+		if tc.want == nil && strings.Contains(text, "[") {
+			t.Errorf("%q: answer %q cites, want no citation in an answer that is not covered", tc.question, text)
+		}
+	}
+	// A lead-in is marked ahead of its code, so the fence stays whole.
+	volume := runnel.Passage{Slug: "volumes", Title: "Volumes", Score: 2, Text: "To create a named volume for the database, run:\n\n```sh\ndocker volume create pgdata\n```"}
+	tokens, _ := generate(t, g, prompt(t, "how do I create a named volume for the database?", []runnel.Passage{volume}))
+	if got, want := strings.Join(tokens, ""), "run: [1]\n\n```sh\ndocker volume create pgdata\n```"; !strings.HasSuffix(got, want) {
+		t.Errorf("answer %q, want it to end %q", got, want)
+	}
+	// The numbers are the sources' order (the prompt's distinct articles),
+	// not the passages' rank.
+	if got := citations(networking[2:4], rank(networking[2:4])); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("citations = %v, want [1 2]", got)
+	}
+	swapped := []runnel.Passage{networking[3], networking[2]} // lower score first
+	if got := citations(swapped, rank(swapped)); !slices.Equal(got, []int{2, 1}) {
+		t.Errorf("citations of passages out of rank = %v, want [2 1]", got)
+	}
+}

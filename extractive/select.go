@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -265,7 +266,28 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 		// what the answer cannot show.
 		return notCovered(passages), nil
 	}
-	return compose(chosen), nil
+	var cite []int
+	if g.opts.Cite {
+		cite = citations(p.Passages, passages)
+	}
+	return compose(chosen, cite), nil
+}
+
+// citations returns, for each ranked passage, the number of its article
+// among the distinct articles of given, in order, counted from 1: the
+// number of the source that lists it.
+func citations(given, ranked []runnel.Passage) []int {
+	var slugs []string
+	for _, p := range given {
+		if !slices.Contains(slugs, p.Slug) {
+			slugs = append(slugs, p.Slug)
+		}
+	}
+	out := make([]int, len(ranked))
+	for i, p := range ranked {
+		out[i] = slices.Index(slugs, p.Slug) + 1
+	}
+	return out
 }
 
 // choose picks up to MaxSentences sentences from pool (sorted best first)
@@ -346,8 +368,10 @@ func (c *sentence) canBringPrev(words, maxTokens int) bool {
 // best sentence opens the answer, followed by the other sentences of its
 // passage in their original order, so that a sentence that follows on from
 // another still does; the other passages follow in rank order in a second
-// paragraph.
-func compose(chosen []*sentence) string {
+// paragraph. With cite (the source number of each passage, by rank), the
+// last sentence quoted from a source before another source's, or before
+// the end, is marked with that number, ahead of the code it introduces.
+func compose(chosen []*sentence, cite []int) string {
 	lead := chosen[0]
 	slices.SortFunc(chosen, func(a, b *sentence) int {
 		return cmp.Or(
@@ -367,6 +391,9 @@ func compose(chosen []*sentence) string {
 			b.WriteByte(' ')
 		}
 		b.WriteString(c.text)
+		if cite != nil && (i == len(chosen)-1 || cite[chosen[i+1].passage] != cite[c.passage]) {
+			b.WriteString(" [" + strconv.Itoa(cite[c.passage]) + "]")
+		}
 		if c.code != "" {
 			f := codeFence(c.code)
 			b.WriteString("\n\n" + f + c.lang + "\n" + c.code + "\n" + f)

@@ -120,6 +120,18 @@ func (c *Client) Ask(ctx context.Context, question string, fn func(runnel.Event)
 	return c.read(ctx, &cursor{question: question, key: newKey(), after: -1}, fn)
 }
 
+// AskConversation asks the server the latest user message of msgs, read in
+// the light of the turns before it (runnel.ParseConversation), and calls fn
+// with each event of the answer as Ask does. msgs holds the conversation so
+// far, oldest first, ending with the new question; the caller keeps it,
+// appending each answer as an assistant message before the next question.
+func (c *Client) AskConversation(ctx context.Context, msgs []runnel.Message, fn func(runnel.Event) error) error {
+	if msgs == nil {
+		msgs = []runnel.Message{} // the server says what is wrong with it
+	}
+	return c.read(ctx, &cursor{messages: msgs, key: newKey(), after: -1}, fn)
+}
+
 // newKey returns a new idempotency key: 128 random bits.
 func newKey() string {
 	var b [16]byte
@@ -162,11 +174,21 @@ func (c *Client) Cancel(ctx context.Context, id string) (runnel.RunState, error)
 
 // cursor is where a reader is in a run.
 type cursor struct {
-	question string // to ask, until the run is known
-	key      string // the idempotency key that asks it again without a second answer
-	run      string // the run, once known
-	after    int    // the last event passed on
-	ended    bool   // the terminal event was passed on
+	question string           // to ask, until the run is known
+	messages []runnel.Message // or the conversation to ask, when not nil
+	key      string           // the idempotency key that asks it again without a second answer
+	run      string           // the run, once known
+	after    int              // the last event passed on
+	ended    bool             // the terminal event was passed on
+}
+
+// ask returns the body of the request that asks: the question or the
+// conversation.
+func (cur *cursor) ask() map[string]any {
+	if cur.messages != nil {
+		return map[string]any{"messages": cur.messages}
+	}
+	return map[string]any{"question": cur.question}
 }
 
 func (c *Client) base() string { return strings.TrimRight(c.URL, "/") }
@@ -377,7 +399,7 @@ func (c *Client) open(ctx context.Context, cur *cursor) (*http.Response, error) 
 	var req *http.Request
 	var err error
 	if cur.run == "" {
-		body, jerr := json.Marshal(map[string]string{"question": cur.question})
+		body, jerr := json.Marshal(cur.ask())
 		if jerr != nil {
 			return nil, fmt.Errorf("runnel: encode question: %w", jerr)
 		}
@@ -487,7 +509,8 @@ func (c *Client) onceSocket(ctx context.Context, cur *cursor, fn func(runnel.Eve
 		max = DefaultMaxLine
 	}
 	conn.SetReadLimit(int64(max))
-	cmd := map[string]any{"type": "ask", "question": cur.question, "key": cur.key}
+	cmd := cur.ask()
+	cmd["type"], cmd["key"] = "ask", cur.key
 	if cur.run != "" {
 		cmd = map[string]any{"type": "resume", "run": cur.run, "after": cur.after}
 	}

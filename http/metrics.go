@@ -179,6 +179,9 @@ func (m *Metrics) instrument(a *runnel.Answerer) *runnel.Answerer {
 			runnel.TermCounter
 		}{ts, tc}
 	}
+	if rw, ok := a.Generator.(runnel.Rewriter); ok && c.Rewriter == nil {
+		c.Rewriter = rw // the timing wrapper would hide it
+	}
 	c.Generator = timedGenerator{a.Generator, m}
 	return &c
 }

@@ -34,6 +34,8 @@ func transportName(enc encoder) string {
 		return "sse"
 	case wsMessage:
 		return "websocket"
+	case *chatStream:
+		return "openai"
 	}
 	return "ndjson"
 }

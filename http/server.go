@@ -69,6 +69,10 @@ type Server struct {
 	Metrics        *Metrics
 	MetricsHandler http.Handler
 
+	// ModelName is the model the OpenAI-compatible API (/v1, see
+	// openaiapi.go) lists and answers as; default DefaultModelName.
+	ModelName string
+
 	MaxQuestion       int           // bytes; default runnel.DefaultMaxQuestion
 	MaxBody           int64         // bytes of a POST body; default 64 KiB
 	PingInterval      time.Duration // silence before a ping; default 15 s
@@ -86,6 +90,7 @@ type Server struct {
 	once      sync.Once
 	guard     *guard
 	answerer  *runnel.Answerer // Answerer, timed when there are Metrics
+	citing    *runnel.Answerer // the same, citing its sources by number (openaiapi.go)
 	stopping  chan struct{}    // closed when Run begins shutting down
 	base      context.Context  // the producers' parent; ends with errShutdown
 	stop      context.CancelCauseFunc
@@ -112,6 +117,7 @@ func (s *Server) init() {
 		}
 		s.guard = g
 		s.answerer = s.Metrics.instrument(s.Answerer)
+		s.citing = s.Metrics.instrument(citing(s.Answerer))
 	})
 }
 
@@ -134,6 +140,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /runs/{id}", s.private(s.handleFollow))
 	mux.HandleFunc("DELETE /runs/{id}", s.private(s.handleCancel))
 	mux.HandleFunc("POST /runs/{id}/cancel", s.private(s.handleCancel))
+	mux.HandleFunc("POST /v1/chat/completions", s.v1(s.handleChatCompletions))
+	mux.HandleFunc("GET /v1/models", s.v1(s.handleModels))
+	mux.HandleFunc("GET /v1/models/{id...}", s.v1(s.handleModel))
 	mux.HandleFunc("GET /articles", s.public(s.page(s.handleArticles)))
 	mux.HandleFunc("GET /articles/{slug...}", s.public(s.page(s.handleArticle)))
 	mux.HandleFunc("GET /tags", s.public(s.page(s.handleTags)))
@@ -254,43 +263,68 @@ func (s *Server) shutdownTimeout() time.Duration {
 }
 
 // question reads the question from the query string (GET) or a JSON body
-// (POST), reading a body to its end so that a client's disconnect is seen.
-func (s *Server) question(w http.ResponseWriter, r *http.Request) (string, *runnel.Error) {
+// (POST), reading a body to its end so that a client's disconnect is seen,
+// and parses it. A body holds a "question" or the "messages" of a
+// conversation, never both.
+func (s *Server) question(w http.ResponseWriter, r *http.Request) (runnel.Query, error) {
+	raw, msgs, rerr := s.readQuestion(w, r)
+	if rerr != nil {
+		return runnel.Query{}, rerr
+	}
+	return s.parseQuestion(raw, msgs)
+}
+
+// parseQuestion parses a question, or the conversation msgs when not nil.
+func (s *Server) parseQuestion(raw string, msgs *[]runnel.Message) (runnel.Query, error) {
+	if msgs != nil {
+		return runnel.ParseConversation(*msgs, s.MaxQuestion)
+	}
+	return runnel.ParseQuestion(raw, s.MaxQuestion)
+}
+
+// readQuestion returns the question or the conversation a request carries.
+func (s *Server) readQuestion(w http.ResponseWriter, r *http.Request) (string, *[]runnel.Message, *runnel.Error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return r.URL.Query().Get("question"), nil
+		return r.URL.Query().Get("question"), nil, nil
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		// A browser sends a form or text/plain from any page without
 		// asking; JSON from another origin needs CORS to allow it.
-		return "", runnel.Errorf(runnel.EMEDIATYPE, "Send the question as JSON, with Content-Type: application/json.")
+		return "", nil, runnel.Errorf(runnel.EMEDIATYPE, "Send the question as JSON, with Content-Type: application/json.")
 	}
 	max := s.maxBody()
 	if r.ContentLength > max {
 		// Refused before reading, so a client that sent Expect:
 		// 100-continue gets the 413 and not 100 Continue.
-		return "", runnel.Errorf(runnel.ETOOLARGE, "The request body is %d bytes; the limit is %d.", r.ContentLength, max)
+		return "", nil, runnel.Errorf(runnel.ETOOLARGE, "The request body is %d bytes; the limit is %d.", r.ContentLength, max)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return "", runnel.Errorf(runnel.ETOOLARGE, "The request body is over %d bytes.", max)
+		return "", nil, runnel.Errorf(runnel.ETOOLARGE, "The request body is over %d bytes.", max)
 	case err != nil:
-		return "", runnel.Errorf(runnel.EINVALID, "The request body could not be read.")
+		return "", nil, runnel.Errorf(runnel.EINVALID, "The request body could not be read.")
 	case !utf8.Valid(body):
 		// encoding/json would quietly turn bad bytes into U+FFFD.
-		return "", runnel.Errorf(runnel.EINVALID, "The request body is not valid UTF-8.")
+		return "", nil, runnel.Errorf(runnel.EINVALID, "The request body is not valid UTF-8.")
 	}
 	var req struct {
-		Question *string `json:"question"`
+		Question *string           `json:"question"`
+		Messages *[]runnel.Message `json:"messages"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return "", runnel.Errorf(runnel.EINVALID, "The request body is not a JSON object with a question: %v.", err)
+		return "", nil, runnel.Errorf(runnel.EINVALID, "The request body is not a JSON object with a question: %v.", err)
 	}
-	if req.Question == nil {
-		return "", runnel.Errorf(runnel.EINVALID, `The request body has no "question".`)
+	switch {
+	case req.Question != nil && req.Messages != nil:
+		return "", nil, runnel.Errorf(runnel.EINVALID, `The request body has both "question" and "messages"; send one of them.`)
+	case req.Messages != nil:
+		return "", req.Messages, nil
+	case req.Question == nil:
+		return "", nil, runnel.Errorf(runnel.EINVALID, `The request body has no "question".`)
 	}
-	return *req.Question, nil
+	return *req.Question, nil, nil
 }
 
 // handleStream starts a run for the question and streams it from its first
@@ -303,12 +337,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.resume(w, r, enc, "", -1)
 		return
 	}
-	raw, rerr := s.question(w, r)
-	if rerr != nil {
-		writeError(w, rerr)
-		return
-	}
-	q, err := runnel.ParseQuestion(raw, s.MaxQuestion)
+	q, err := s.question(w, r)
 	if err != nil {
 		writeError(w, runnel.AsError(err))
 		return
@@ -504,10 +533,11 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "runnel %s\n\n"+
 		"GET  /articles/stream?question=...   the answer, streamed as NDJSON (SSE with Accept: text/event-stream)\n"+
-		"POST /articles/stream                {\"question\": \"...\"}\n"+
+		"POST /articles/stream                {\"question\": \"...\"} or {\"messages\": [{\"role\": \"user\", \"content\": \"...\"}]}\n"+
 		"GET  /runs/{id}?after=N              resume a run after its event N\n"+
 		"DELETE /runs/{id}                    cancel a run\n"+
 		"GET  /runs/ws                        WebSocket: ask, resume and cancel\n"+
+		"POST /v1/chat/completions            OpenAI-compatible chat completions (GET /v1/models lists the model)\n"+
 		"GET  /articles?limit=&offset=&tag=   articles\n"+
 		"GET  /articles/{slug}                one article\n"+
 		"GET  /tags                           tags and their article counts\n"+

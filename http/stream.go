@@ -91,6 +91,11 @@ func (cp *checkpoints) wrote(seq int) {
 // run and no checkpoints: the request is a retry of one whose response
 // broke off before it named its run.
 func (s *Server) start(rctx context.Context, q runnel.Query, key, reqID string) (runnel.Run, *checkpoints, error) {
+	return s.startWith(s.answerer, rctx, q, key, reqID)
+}
+
+// startWith is start with the pipeline a.
+func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Query, key, reqID string) (runnel.Run, *checkpoints, error) {
 	max := s.MaxStreamDuration
 	if max <= 0 {
 		max = DefaultMaxStreamDuration
@@ -117,7 +122,7 @@ func (s *Server) start(rctx context.Context, q runnel.Query, key, reqID string) 
 		defer close(cp.produced)
 		defer cancel(nil)
 		defer cancelTimeout()
-		s.produce(ctx, run, q, cp, reqID)
+		s.produce(ctx, a, run, q, cp, reqID)
 	}()
 	return run, cp, nil
 }
@@ -125,9 +130,9 @@ func (s *Server) start(rctx context.Context, q runnel.Query, key, reqID string) 
 // produce runs the pipeline into run and ends it with done, or with an
 // error event that says why it failed. It decides and logs how the run
 // ended.
-func (s *Server) produce(ctx context.Context, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) {
+func (s *Server) produce(ctx context.Context, a *runnel.Answerer, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) {
 	start := time.Now()
-	err := s.answer(ctx, run, q, cp, reqID)
+	err := s.answer(ctx, a, run, q, cp, reqID)
 	log := func(level slog.Level, msg string, err error) {
 		attrs := []any{"run", run.ID(), "request_id", reqID, "duration", time.Since(start).Round(time.Microsecond)}
 		if err != nil {
@@ -161,7 +166,7 @@ func (s *Server) produce(ctx context.Context, run runnel.Run, q runnel.Query, cp
 
 // answer runs the pipeline, appending each event to run and waiting at the
 // checkpoints. A panic in the pipeline becomes an internal error.
-func (s *Server) answer(ctx context.Context, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) (err error) {
+func (s *Server) answer(ctx context.Context, a *runnel.Answerer, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.Logger.Error("panic in answer", "run", run.ID(), "request_id", reqID, "panic", p, "stack", string(debug.Stack()))
@@ -169,7 +174,7 @@ func (s *Server) answer(ctx context.Context, run runnel.Run, q runnel.Query, cp 
 		}
 	}()
 	start, tokens := time.Now(), 0
-	return s.answerer.Answer(ctx, q, func(e runnel.Event) error {
+	return a.Answer(ctx, q, func(e runnel.Event) error {
 		switch e.Type {
 		case runnel.EventTitles:
 			s.Metrics.stage(e.Type, time.Since(start))
@@ -280,6 +285,8 @@ func (p *pump) loop(ctx context.Context) outcome {
 			if p.pingTimer != nil {
 				p.pingTimer.Reset(p.ping)
 			}
+		} else {
+			p.passed()
 		}
 		if p.last.Terminal() || more == nil {
 			return p.ended()
@@ -500,16 +507,24 @@ func (p *pump) write() error {
 	}
 	p.s.Metrics.wrote(len(p.ends), p.tokens, len(p.buf))
 	p.tokens = 0
+	p.passed()
+	if p.tracker != nil {
+		p.tracker.terminal.Store(p.last.Terminal())
+	}
+	return nil
+}
+
+// passed records that every event encoded so far is on the wire, or
+// encoded to nothing (an encoder may leave events out, as the
+// OpenAI-compatible stream does tags and titles): either way the producer
+// waiting at a checkpoint may go on.
+func (p *pump) passed() {
 	if p.after != p.encoded {
 		p.after = p.encoded
 		if p.cp != nil {
 			p.cp.wrote(p.after)
 		}
 	}
-	if p.tracker != nil {
-		p.tracker.terminal.Store(p.last.Terminal())
-	}
-	return nil
 }
 
 // ended is the outcome of a stream that delivered the run's terminal event.

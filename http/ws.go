@@ -19,6 +19,7 @@ import (
 // of its own (see docs/protocol.md):
 //
 //	{"type":"ask","question":"..."}      start a run and follow it
+//	{"type":"ask","messages":[...]}      the same for a conversation's latest question
 //	{"type":"resume","run":ID,"after":N} follow run ID after its event N
 //	{"type":"cancel"}                    cancel the run this socket follows
 //	{"type":"cancel","run":ID}           cancel run ID
@@ -30,11 +31,12 @@ import (
 
 // command is a message from a WebSocket client.
 type command struct {
-	Type     string `json:"type"`
-	Question string `json:"question"`
-	Key      string `json:"key"` // an idempotency key, as the HTTP header
-	Run      string `json:"run"`
-	After    *int   `json:"after"`
+	Type     string            `json:"type"`
+	Question string            `json:"question"`
+	Messages *[]runnel.Message `json:"messages"` // a conversation, instead of a question
+	Key      string            `json:"key"`      // an idempotency key, as the HTTP header
+	Run      string            `json:"run"`
+	After    *int              `json:"after"`
 }
 
 // socket is one WebSocket connection.
@@ -86,7 +88,7 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 		sk.keepalive()
 	}()
 	if q := r.URL.Query().Get("question"); q != "" {
-		sk.ask(q, "")
+		sk.ask(command{Question: q}, "")
 	}
 	code, reason := sk.read()
 	cancel()
@@ -119,7 +121,7 @@ func (sk *socket) read() (websocket.StatusCode, string) {
 		}
 		switch cmd.Type {
 		case "ask":
-			sk.ask(cmd.Question, cmd.Key)
+			sk.ask(cmd, cmd.Key)
 		case "resume":
 			after := -1
 			if cmd.After != nil {
@@ -160,7 +162,7 @@ func (sk *socket) busy() bool {
 	return false
 }
 
-func (sk *socket) ask(question, key string) {
+func (sk *socket) ask(cmd command, key string) {
 	if sk.busy() {
 		return
 	}
@@ -168,7 +170,11 @@ func (sk *socket) ask(question, key string) {
 		sk.refuse(runnel.Errorf(runnel.EINVALID, "A key must be 1 to 64 letters, digits, '-', '_' or '.'."))
 		return
 	}
-	q, err := runnel.ParseQuestion(question, sk.s.MaxQuestion)
+	if cmd.Messages != nil && cmd.Question != "" {
+		sk.refuse(runnel.Errorf(runnel.EINVALID, `The command has both "question" and "messages"; send one of them.`))
+		return
+	}
+	q, err := sk.s.parseQuestion(cmd.Question, cmd.Messages)
 	if err != nil {
 		sk.refuse(runnel.AsError(err))
 		return

@@ -370,7 +370,7 @@ func (g *Generator) adapt(param string) bool {
 }
 
 // params returns the request for one attempt.
-func (g *Generator) params(system, user string) sdk.ChatCompletionNewParams {
+func (g *Generator) params(system, user string, maxTokens int) sdk.ChatCompletionNewParams {
 	p := sdk.ChatCompletionNewParams{
 		Model: g.opts.Model,
 		Messages: []sdk.ChatCompletionMessageParamUnion{
@@ -379,9 +379,9 @@ func (g *Generator) params(system, user string) sdk.ChatCompletionNewParams {
 		},
 	}
 	if g.maxCompletion.Load() {
-		p.MaxCompletionTokens = sdk.Int(int64(g.opts.MaxTokens))
+		p.MaxCompletionTokens = sdk.Int(int64(maxTokens))
 	} else {
-		p.MaxTokens = sdk.Int(int64(g.opts.MaxTokens))
+		p.MaxTokens = sdk.Int(int64(maxTokens))
 	}
 	if !g.noUsage.Load() {
 		p.StreamOptions.IncludeUsage = sdk.Bool(true)

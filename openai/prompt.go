@@ -2,6 +2,7 @@ package openai
 
 import (
 	"cmp"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,10 @@ const minTail = 200
 // cut, so that one long section cannot crowd out the others, and so is the
 // last one that fits only in part, at a word, with an ellipsis. They are
 // printed grouped by article, in the article's own order.
+//
+// A question asked in a conversation (p.History) is preceded by the
+// conversation's user and assistant turns, within a quarter of
+// MaxContextChars, the oldest dropped first; the passages get the rest.
 func (g *Generator) Messages(p runnel.Prompt) (system, user string) {
 	system, user, _ = g.prompt(p)
 	return system, user
@@ -54,7 +59,8 @@ func (g *Generator) prompt(p runnel.Prompt) (system, user string, quoted int) {
 	o := g.opts
 	numbers := map[string]int{} // article slug -> source number
 	var quotes []quote
-	left := o.MaxContextChars
+	turns, used := history(p.History, o.MaxContextChars/historyShare)
+	left := o.MaxContextChars - used
 	for _, ps := range p.Passages {
 		n, ok := numbers[ps.Slug]
 		if !ok {
@@ -79,10 +85,17 @@ func (g *Generator) prompt(p runnel.Prompt) (system, user string, quoted int) {
 	if len(quotes) == 0 {
 		return systemPrompt, "Question: " + p.Question, 0
 	}
+	// The question after the sources, as without a conversation; the
+	// earlier turns before them, to say what the question refers to.
+	var b strings.Builder
+	if turns != "" {
+		b.WriteString("The conversation so far, to tell what the question refers to (answer from the sources, not from it):\n\n")
+		b.WriteString(turns)
+		b.WriteString("\n")
+	}
 	slices.SortStableFunc(quotes, func(a, b quote) int {
 		return cmp.Or(cmp.Compare(a.n, b.n), cmp.Compare(a.pos, b.pos))
 	})
-	var b strings.Builder
 	b.WriteString("Sources:\n\n")
 	for _, q := range quotes {
 		b.WriteString(q.head)
@@ -93,6 +106,49 @@ func (g *Generator) prompt(p runnel.Prompt) (system, user string, quoted int) {
 	b.WriteString("Question: ")
 	b.WriteString(p.Question)
 	return systemPrompt, b.String(), len(quotes)
+}
+
+// historyShare: the earlier turns of a conversation take at most
+// 1/historyShare of Options.MaxContextChars, and the passages the rest.
+const historyShare = 4
+
+// citation matches a citation such as [2] in an earlier answer: its
+// numbers pointed at that answer's sources, not at this prompt's.
+var citation = regexp.MustCompile(`\[\d+\]`)
+
+// history renders the user and assistant turns of msgs, one paragraph
+// each ("User: ...", "Assistant: ..."), within budget characters: newest
+// first, each cut to half the budget at most, and the oldest dropped when
+// the budget runs out. It returns the text and the characters it holds.
+// System messages are left out: runnel's own instructions stand.
+func history(msgs []runnel.Message, budget int) (string, int) {
+	var turns []string
+	left, used := budget, 0
+	for i := len(msgs) - 1; i >= 0 && left >= minTail; i-- {
+		m := msgs[i]
+		who := "User: "
+		switch m.Role {
+		case runnel.RoleUser:
+		case runnel.RoleAssistant:
+			who = "Assistant: "
+		default:
+			continue
+		}
+		text := clean(m.Content)
+		if m.Role == runnel.RoleAssistant {
+			text = clean(strings.ReplaceAll(citation.ReplaceAllString(text, ""), " .", "."))
+		}
+		if text == "" {
+			continue
+		}
+		text = truncate(text, min(left, max(budget/2, minTail)))
+		n := utf8.RuneCountInString(text)
+		left -= n
+		used += n
+		turns = append(turns, who+text+"\n\n")
+	}
+	slices.Reverse(turns)
+	return strings.Join(turns, ""), used
 }
 
 // clean trims a passage and normalises its line ends and blank lines.

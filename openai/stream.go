@@ -40,6 +40,15 @@ type call struct {
 	gctx         context.Context // ctx with Options.MaxDuration
 	system, user string
 	emit         func(string) error
+	maxTokens    int // 0 means Options.MaxTokens
+}
+
+// limit returns the most tokens the call may generate.
+func (c *call) limit() int {
+	if c.maxTokens > 0 {
+		return c.maxTokens
+	}
+	return c.g.opts.MaxTokens
 }
 
 // capture records the response of an attempt as the SDK receives it: the
@@ -91,7 +100,7 @@ func (c *call) attempt() (runnel.Done, error) {
 	stall := time.AfterFunc(g.opts.StallTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
 
-	params := g.params(c.system, c.user)
+	params := g.params(c.system, c.user, c.limit())
 	sentMaxCompletion := params.MaxCompletionTokens.Valid()
 	var cp capture
 	stream := g.chat.NewStreaming(actx, params, option.WithMiddleware(cp.middleware))
@@ -151,7 +160,7 @@ func (c *call) attempt() (runnel.Done, error) {
 				if text == "" {
 					continue
 				}
-				if pieces == g.opts.MaxTokens {
+				if pieces == c.limit() {
 					// The upstream ignored max_tokens.
 					return runnel.Done{FinishReason: runnel.FinishLength}, nil
 				}

@@ -292,7 +292,8 @@ var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
 // (IDF clamped to 1e-6 for a term in more than half the passages). The
 // tags field counts only for the articles in tagged; the others are
 // scored without it, so that a stem shared with a tag finds nothing.
-func (ix *index) rank(qwords []string, rk Ranking, tagged map[*artInfo]bool, n int) []scored {
+// weights, when not nil, multiplies the score of each of qwords.
+func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged map[*artInfo]bool, n int) []scored {
 	if ix.live == 0 || n <= 0 {
 		return nil
 	}
@@ -317,7 +318,7 @@ func (ix *index) rank(qwords []string, rk Ranking, tagged map[*artInfo]bool, n i
 	sc.touched = sc.touched[:0]
 	seen := map[int32]bool{}
 	for _, an := range ix.analyzers() {
-		for _, qw := range qwords {
+		for j, qw := range qwords {
 			id, ok := ix.termID[an.term(qw)]
 			if !ok || seen[id] {
 				continue
@@ -331,6 +332,9 @@ func (ix *index) rank(qwords []string, rk Ranking, tagged map[*artInfo]bool, n i
 			idf := math.Log((total - df + 0.5) / (df + 0.5))
 			if idf <= 0 {
 				idf = 1e-6
+			}
+			if weights != nil {
+				idf *= weights[j]
 			}
 			for _, p := range l.list {
 				d := &ix.docs[p.doc]

@@ -119,8 +119,26 @@ func queryWords(terms []string) []string {
 	return out
 }
 
-// Search returns up to limit passages that match any of q.Terms, best first.
-// A limit of 0 or less means 10, and more than 100 means 100. No article
+// wordWeights returns the weight of each of qwords: the largest weight
+// (Query.Weight) of a term of q that yields it. It returns nil when q
+// weighs every term alike.
+func wordWeights(q runnel.Query, qwords []string) []float64 {
+	if q.Weights == nil {
+		return nil
+	}
+	w := make([]float64, len(qwords))
+	for i, t := range q.Terms {
+		for _, qw := range queryWords([]string{t}) {
+			if j := slices.Index(qwords, qw); j >= 0 {
+				w[j] = max(w[j], q.Weight(i))
+			}
+		}
+	}
+	return w
+}
+
+// Search returns up to limit passages that match any of q.Terms, best first,
+// each term's BM25 weighted by q.Weights when it has them. A limit of 0 or less means 10, and more than 100 means 100. No article
 // contributes more than three passages unless fewer than limit passages
 // would come back otherwise. Score is the BM25 relevance (positive, higher
 // is better); Snippet is about 24 words of the passage around the matches,
@@ -169,14 +187,14 @@ func (s *Store) search(ctx context.Context, qwords []string, q runnel.Query, lim
 		return nil, err
 	}
 	rk := s.rankingNow()
-	tags := runnel.TagCandidates(q.Text)
+	tags := q.TagNames()
 	if len(tags) > maxTagNames {
 		tags = tags[:maxTagNames]
 	}
 
 	ix := s.idx.Load()
 	ix.mu.RLock()
-	ranked := ix.rank(qwords, rk, ix.tagged(tags), limit*candidatesPer)
+	ranked := ix.rank(qwords, wordWeights(q, qwords), rk, ix.tagged(tags), limit*candidatesPer)
 	hits := make([]hit, len(ranked))
 	subject := definitionSubject(q.Text)
 	var keys map[*analyzer]string // the subject's key in each article's language

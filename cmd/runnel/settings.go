@@ -104,6 +104,7 @@ type serverSettings struct {
 	linger, retention          time.Duration
 	retentionMB, retentionRuns int
 	access                     accessSettings
+	modelName                  string
 	shared                     sharedRuns
 }
 
@@ -235,6 +236,7 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.
 	c.Int(&ss.retentionRuns, "run-retention-count", "RUNNEL_RUN_RETENTION_COUNT", memory.DefaultMaxRuns, "most ended answers kept for readers; the oldest go first")
 	ss.access.bind(c)
 	ss.shared.bind(c)
+	c.String(&ss.modelName, "model-name", "RUNNEL_MODEL_NAME", rhttp.DefaultModelName, "the model `name` the OpenAI-compatible API (/v1) lists and answers as")
 }
 
 // memoryRuns returns the in-memory run logs the settings describe.
@@ -258,7 +260,7 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 		return nil, err
 	}
 	srv := &rhttp.Server{
-		Answerer:          &runnel.Answerer{Searcher: store, Generator: gen, Passages: ss.gen.passages()},
+		Answerer:          &runnel.Answerer{Searcher: store, Generator: gen, Passages: ss.gen.passages(), Logger: logger},
 		Store:             store,
 		Runs:              runs,
 		Pages:             web.Handler(store),
@@ -268,6 +270,7 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 		PingInterval:      ss.ping,
 		WriteTimeout:      ss.writeTimeout,
 		MaxStreamDuration: ss.maxDur,
+		ModelName:         ss.modelName,
 	}
 	if err := ss.access.apply(srv); err != nil {
 		return nil, err

@@ -163,8 +163,29 @@ export interface ReconnectInfo {
   error: unknown;
 }
 
-export interface AskOptions {
-  question: string;
+/** A turn of a conversation, with the roles of OpenAI's chat API. */
+export interface Message {
+  role: 'user' | 'assistant' | 'system';
+  content: string;
+}
+
+/** The question alone, or the conversation so far ending with it (messages, sent with POST). */
+export type Asking =
+  | { question: string; messages?: undefined }
+  | {
+      /**
+       * The conversation so far, oldest first, ending with the new question as a
+       * user message: the server reads the question in the light of the earlier
+       * turns (docs/conversations.md). Append each answer as an assistant
+       * message before the next question.
+       */
+      messages: Message[];
+      question?: undefined;
+    };
+
+export type AskOptions = Asking & AskSettings;
+
+export interface AskSettings {
   /**
    * Abort to stop reading: the connection closes and ask() throws the
    * signal's reason. The server cancels the run once no reader has come back
@@ -173,7 +194,7 @@ export interface AskOptions {
   signal?: AbortSignal;
   /** ndjson (the default), sse (read with fetch), or websocket. */
   transport?: Transport;
-  /** POST (the default) sends {"question": ...}; GET sends ?question=. Not for websocket. */
+  /** POST (the default) sends {"question": ...} or {"messages": [...]}; GET sends ?question= (no messages). Not for websocket. */
   method?: 'GET' | 'POST';
   /** Extra headers on every request of the answer (not on a WebSocket, which cannot carry them). */
   headers?: Record<string, string>;

@@ -560,7 +560,14 @@ function setScheme(u, kind) {
 }
 
 /**
- * The request that asks: POST {"question"} or GET ?question=, accepting
+ * The body that asks: {"messages"} for a conversation, else {"question"}.
+ */
+function askBody(options) {
+  return options.messages !== undefined ? { messages: options.messages } : { question: options.question };
+}
+
+/**
+ * The request that asks: POST {"question"} or {"messages"}, or GET ?question=, accepting
  * NDJSON or SSE, with the answer's idempotency key when it has one and its
  * API key as a Bearer token (never in the URL: fetch can send headers).
  */
@@ -569,6 +576,7 @@ function request(run, accept) {
   const key = run.key;
   const h = withKey({ Accept: accept, ...(key === undefined ? undefined : { 'Idempotency-Key': key }), ...headers }, run.apiKey);
   if (method === 'GET') {
+    if (run.options.messages !== undefined) throw new TypeError('runnel: messages are sent with POST, not GET');
     const u = resolve(run.url);
     u.searchParams.set('question', question);
     return [u.href, { method: 'GET', headers: h }];
@@ -577,7 +585,7 @@ function request(run, accept) {
   return [String(run.url), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...h },
-    body: JSON.stringify({ question }),
+    body: JSON.stringify(askBody(run.options)),
   }];
 }
 
@@ -636,7 +644,12 @@ class Run {
 
   check() {
     const o = this.options;
-    if (typeof o.question !== 'string') throw new TypeError('runnel: options.question must be a string');
+    if (o.messages !== undefined) {
+      if (o.question !== undefined) throw new TypeError('runnel: pass options.question or options.messages, not both');
+      if (!Array.isArray(o.messages)) throw new TypeError('runnel: options.messages must be an array of {role, content}');
+    } else if (typeof o.question !== 'string') {
+      throw new TypeError('runnel: options.question must be a string');
+    }
     if (!TRANSPORTS.has(this.transport)) {
       throw new TypeError(`runnel: transport must be ndjson, sse or websocket, not ${this.transport}`);
     }
@@ -1127,7 +1140,7 @@ async function* wsStream(run, resuming) {
         open = true;
         socket.send(JSON.stringify(resuming
           ? { type: 'resume', run: run.runId, after }
-          : { type: 'ask', question: run.options.question, key: run.key }));
+          : { type: 'ask', ...askBody(run.options), key: run.key }));
         if (resuming || again) run.resumed(after);
         continue;
       }

@@ -16,6 +16,14 @@
 // is closed; never localStorage) and asks again with it. A server without
 // keys never sees the field.
 //
+// The page is a conversation: a question asked after a complete answer is a
+// follow-up, sent with the turns before it ({"messages": [...]}) so that the
+// server reads "how does it reconnect?" in the light of "what is SSE?". Each
+// complete answer moves up into the list of earlier turns, with its own
+// sources; the conversation lives in this tab only (sessionStorage, like the
+// key) and "New conversation" forgets it. An answer that failed or was
+// stopped is not part of it.
+//
 // document.body.dataset.state tells the page's state, for CSS and for tests:
 // idle, asking (request sent), streaming, reconnecting (the connection broke;
 // the client is resuming the answer), done, stopped or error; when it is
@@ -41,6 +49,9 @@ const sourcesHeading = $('sources-heading');
 const sourcesEl = $('sources');
 const keyForm = $('key-form');
 const keyInput = $('key');
+const turnsEl = $('turns');
+const newButton = $('new-conversation');
+const questionLabel = $('q-label');
 
 const streamURL = new URL('articles/stream', document.baseURI);
 const runsURL = new URL('runs/', document.baseURI);
@@ -70,6 +81,47 @@ function saveKey(key) {
 }
 
 const currentKey = () => savedKey() ?? unsavedKey;
+
+// The conversation: the complete turns, oldest first, each {question, query,
+// tags, answer, sources}. Kept in sessionStorage, named like the key.
+const TURNS_ITEM = 'runnel.conversation ' + new URL('.', document.baseURI).pathname;
+let turns = loadTurns();
+
+function loadTurns() {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(TURNS_ITEM) || '[]');
+    return Array.isArray(v) ? v.filter((t) => t && typeof t.question === 'string' && typeof t.answer === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveTurns() {
+  try {
+    if (turns.length) sessionStorage.setItem(TURNS_ITEM, JSON.stringify(turns));
+    else sessionStorage.removeItem(TURNS_ITEM);
+  } catch {
+    // storage full or off: the conversation lasts until the page is left
+  }
+}
+
+// What a follow-up sends of the conversation: the latest turns, within the
+// server's limits (64 messages, 64 KiB), the oldest dropped first.
+const MAX_TURNS = 20;
+const MAX_CHARS = 24000;
+
+function messagesFor(question) {
+  const msgs = [{ role: 'user', content: question }];
+  let chars = question.length;
+  for (let i = turns.length - 1; i >= 0 && turns.length - i <= MAX_TURNS; i--) {
+    const t = turns[i];
+    chars += t.question.length + t.answer.length;
+    if (chars > MAX_CHARS) break;
+    if (t.answer.trim()) msgs.unshift({ role: 'assistant', content: t.answer });
+    msgs.unshift({ role: 'user', content: t.question });
+  }
+  return msgs;
+}
 
 // Why a request was aborted: the abort reason travels back as the error.
 const STOP = new DOMException('Stopped by the user.', 'AbortError');
@@ -164,6 +216,80 @@ function chip(tag) {
   return li;
 }
 
+/** citer returns the cite function of renderAnswer for the sources of one answer. */
+function citer(sources) {
+  return (n) => {
+    const s = sources[n - 1];
+    return s && { href: siteLink(s.url || 'articles/' + s.slug), title: s.title || s.slug };
+  };
+}
+
+/** turnView renders a complete turn of the conversation, as the live answer looked at its end. */
+function turnView(t, n) {
+  const section = document.createElement('section');
+  section.className = 'turn';
+  section.dataset.turn = String(n);
+  const h = document.createElement('h2');
+  h.className = 'query';
+  h.id = 'turn-' + n;
+  h.textContent = t.query || t.question;
+  section.setAttribute('aria-labelledby', h.id);
+  const tags = document.createElement('ul');
+  tags.className = 'chips';
+  tags.setAttribute('aria-label', 'Tags');
+  tags.append(...(t.tags || []).map(chip));
+  const answer = document.createElement('div');
+  answer.className = 'answer prose';
+  answer.setAttribute('aria-label', 'Answer');
+  answer.append(renderAnswer(t.answer, { cite: citer(t.sources || []), base: document.baseURI }));
+  section.append(h, tags, answer);
+  if (t.sources?.length) {
+    const sh = document.createElement('h3');
+    sh.className = 'sources-heading';
+    sh.textContent = 'Sources';
+    const ol = document.createElement('ol');
+    ol.className = 'sources';
+    ol.append(...t.sources.map(source));
+    section.append(sh, ol);
+  }
+  return section;
+}
+
+/** showTurns renders the turns the page does not show yet, and the controls a conversation has. */
+function showTurns() {
+  if (turnsEl.children.length > turns.length) turnsEl.replaceChildren();
+  for (let n = turnsEl.children.length; n < turns.length; n++) turnsEl.append(turnView(turns[n], n + 1));
+  conversing();
+}
+
+/** conversing shows what the page offers once a conversation has begun. */
+function conversing() {
+  const on = turns.length > 0 || !result.hidden;
+  document.body.classList.toggle('conversing', on);
+  newButton.hidden = !on;
+  questionLabel.textContent = turns.length ? 'Ask a follow-up question, or a new one' : 'Ask a question about the articles';
+  input.placeholder = turns.length ? 'how does it work?' : 'what is websocket?';
+}
+
+/** newConversation forgets the conversation and the answer shown, and stops one in progress. */
+function newConversation() {
+  if (current) leave(current, REPLACED);
+  current = null;
+  turns = [];
+  saveTurns();
+  turnsEl.replaceChildren();
+  clear();
+  status('');
+  setState('idle');
+  lastQuestion = '';
+  input.value = '';
+  const url = new URL(location.href);
+  url.searchParams.delete('q');
+  history.replaceState(null, '', url);
+  conversing();
+  input.focus();
+}
+
 function source(s) {
   const li = document.createElement('li');
   const a = document.createElement('a');
@@ -221,12 +347,14 @@ async function run(question) {
   if (current) leave(current, REPLACED);
   const controller = new AbortController();
   const apiKey = currentKey();
+  showTurns(); // the answer before this one, if complete, moves up into the conversation
+  const asking = turns.length ? { messages: messagesFor(question) } : { question };
   const entry = {
     controller,
     apiKey,
     stopping: false,
     answer: ask(streamURL, {
-      question,
+      ...asking,
       apiKey,
       signal: controller.signal,
       onReconnect: () => {
@@ -255,10 +383,8 @@ async function run(question) {
   let sources = [];
   let streaming = true;
   let incomplete = false; // the answer ended before done: it keeps its caret, as "…"
-  const cite = (n) => {
-    const s = sources[n - 1];
-    return s && { href: siteLink(s.url || 'articles/' + s.slug), title: s.title || s.slug };
-  };
+  const turn = { question, query: '', tags: [], answer: '', sources: [] };
+  const cite = (n) => citer(sources)(n);
   const paint = painter(() => {
     if (current !== entry) return; // a newer answer has the page
     answerEl.replaceChildren(renderAnswer(text, { cite, streaming, caret: streaming || incomplete, base: document.baseURI }));
@@ -285,14 +411,18 @@ async function run(question) {
         case 'query':
           setState('streaming');
           queryEl.textContent = e.data;
+          turn.query = e.data;
           result.hidden = false;
+          conversing();
           progress(entry.stopping ? 'Stopping…' : 'Searching the articles…');
           break;
         case 'tags':
           tagsEl.replaceChildren(...e.data.map(chip));
+          turn.tags = e.data;
           break;
         case 'sources':
           sources = e.data;
+          turn.sources = e.data.map(({ slug, title, url, snippet }) => ({ slug, title, url, snippet }));
           if (text) paint.schedule();
           sourcesEl.replaceChildren(...e.data.map(source));
           sourcesHeading.hidden = e.data.length === 0;
@@ -305,6 +435,12 @@ async function run(question) {
           break;
         case 'done':
           end(false);
+          // Complete: the next question follows up on it. It stays the live
+          // answer until then.
+          turn.answer = text;
+          turns.push(turn);
+          saveTurns();
+          conversing();
           setState('done');
           status(e.data.finish_reason === 'length' ? 'Done: the answer reached its length limit.' : 'Done.');
           break;
@@ -393,6 +529,8 @@ form.addEventListener('submit', (ev) => {
   if (question) run(question);
 });
 
+newButton.addEventListener('click', newConversation);
+
 stopButton.addEventListener('click', () => {
   stop();
   input.focus();
@@ -438,10 +576,22 @@ window.addEventListener('pagehide', () => {
   }
 });
 
-const initial = new URLSearchParams(location.search).get('q');
-if (initial && initial.trim()) {
+// A reload shows the conversation of this tab again. When the address asks
+// the conversation's latest question (the reload of a page that asked it),
+// that one is asked again after the turns before it; an address that asks
+// another question starts a new conversation.
+const initial = new URLSearchParams(location.search).get('q')?.trim();
+if (initial && turns.length && turns.at(-1).question !== initial) {
+  turns = [];
+  saveTurns();
+} else if (initial && turns.length) {
+  turns.pop();
+  saveTurns();
+}
+showTurns();
+if (initial) {
   input.value = initial;
-  run(initial.trim());
+  run(initial);
 } else {
   input.focus();
 }

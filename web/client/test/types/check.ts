@@ -2,7 +2,7 @@
 // the API as the README shows it.
 import {
   ask, askEach, cancel, EventDecoder, CumulativeDecoder, SSEDecoder, eventFromSSE, RunnelError, MAX_LINE, RETRIES, BACKOFF,
-  type Done, type Event, type CancelResult,
+  type Done, type Event, type CancelResult, type Message,
 } from '@runnel/client';
 import { askAxios } from '@runnel/client/axios';
 
@@ -52,6 +52,13 @@ export async function example(signal: AbortSignal): Promise<string> {
   await cancel(`http://localhost:8080/runs/${runId}`, { method: 'POST', apiKey: 'k' });
   const stored: string | null = null as string | null; // sessionStorage.getItem gives string | null
   await askEach('/articles/stream', { question: 'q', apiKey: stored, headers: { 'X-Trace': '1' } }, () => {});
+
+  const history: Message[] = [{ role: 'user', content: 'what is SSE?' }, { role: 'assistant', content: 'A stream.' }];
+  await askEach('/articles/stream', { messages: [...history, { role: 'user', content: 'how does it reconnect?' }] }, () => {});
+  // @ts-expect-error: a question or messages, not both
+  await askEach('/articles/stream', { question: 'q', messages: history }, () => {});
+  // @ts-expect-error: no role "tool"
+  await askEach('/articles/stream', { messages: [{ role: 'tool', content: 'x' }] }, () => {});
 
   await askAxios(axios, '/articles/stream', { question: 'q', signal, apiKey: 'k' }, (e) => void e.type);
   try {
