@@ -130,7 +130,16 @@ export class Control {
   }
 
   async #call(method, path, body) {
-    const res = await fetch(this.url + path, { method, body });
+    let res;
+    try {
+      res = await fetch(this.url + path, { method, body });
+    } catch (err) {
+      // A kept-alive connection that the server closed as the request went
+      // out (after a test that cut its own connection): the controls are
+      // idempotent, so ask once more on a new one.
+      if (!(err instanceof TypeError)) throw err;
+      res = await fetch(this.url + path, { method, body });
+    }
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json();
   }
