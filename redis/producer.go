@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -571,16 +572,20 @@ func (rs *Runs) keep() {
 
 		ctx, cancel := context.WithTimeout(context.Background(), rs.opt.Lease/3)
 		pipe := rs.c.Pipeline()
-		for _, p := range producing {
+		states := make([]*goredis.StringCmd, len(producing))
+		for i, p := range producing {
 			pipe.Set(ctx, rs.key("lease", p.id), rs.node, rs.opt.Lease)
+			states[i] = pipe.HGet(ctx, rs.key("run", p.id), "state")
 		}
 		score := float64(now() + 3*ms(rs.opt.Lease))
 		for _, id := range reading {
 			pipe.ZAdd(ctx, rs.key("readers", id), goredis.Z{Score: score, Member: rs.node})
 		}
 		if pipe.Len() > 0 {
-			if _, err := pipe.Exec(ctx); err != nil {
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 				rs.opt.Logger.Warn("renew leases", "err", err)
+			} else {
+				rs.reconcile(producing, states)
 			}
 		}
 		var idle []*producer
@@ -597,6 +602,27 @@ func (rs *Runs) keep() {
 		cancel()
 		for _, id := range waiting {
 			rs.notify(id)
+		}
+	}
+}
+
+// reconcile stops the producers whose runs ended in Redis without them:
+// the stop message is published once, and a replica whose subscription was
+// reconnecting then misses it; so a cancel reaches an idle producer within
+// a tick even then. A producer that is still appending learns it from its
+// next batch anyway.
+func (rs *Runs) reconcile(ps []*producer, states []*goredis.StringCmd) {
+	for i, p := range ps {
+		state, err := states[i].Result()
+		p.mu.Lock()
+		done := p.done || p.dropped
+		p.mu.Unlock()
+		switch {
+		case done:
+		case errors.Is(err, goredis.Nil):
+			rs.drop(p, runnel.RunFailed, errLost)
+		case err == nil && state != string(runnel.RunLive):
+			rs.drop(p, runnel.RunState(state), runnel.ErrCanceled)
 		}
 	}
 }
