@@ -337,43 +337,59 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.resume(w, r, enc, "", -1)
 		return
 	}
+	run, cp, reqID, release := s.ask(w, r, enc)
+	if run == nil {
+		return
+	}
+	defer release()
+	if s.AwaitProducers && cp != nil {
+		// Deferred, so that a panic in the stream waits too.
+		defer func() { <-cp.produced }()
+	}
+	s.stream(w, r, run, -1, enc, cp, reqID)
+}
+
+// ask reads and checks the request's question and starts its run, or
+// answers the request with why not and returns a nil run. It is not
+// inlined into handleStream, whose frame stays on the stack for the life
+// of the stream: the query and the checks would double it (see
+// logRequest).
+//
+//go:noinline
+func (s *Server) ask(w http.ResponseWriter, r *http.Request, enc encoder) (runnel.Run, *checkpoints, string, func()) {
 	q, err := s.question(w, r)
 	if err != nil {
 		writeError(w, runnel.AsError(err))
-		return
+		return nil, nil, "", nil
 	}
 	if r.Method == http.MethodHead {
 		// What a GET would answer, without asking.
 		w.Header().Set("Content-Type", enc.contentType())
 		w.Header().Set("Cache-Control", "no-cache, no-transform")
 		w.WriteHeader(http.StatusOK)
-		return
+		return nil, nil, "", nil
 	}
 	if s.shuttingDown() {
 		writeError(w, errShutdown)
-		return
+		return nil, nil, "", nil
 	}
 	key, ok := idempotencyKey(r)
 	if !ok {
 		writeError(w, runnel.Errorf(runnel.EINVALID, "The Idempotency-Key header must be 1 to 64 letters, digits, '-', '_' or '.'."))
-		return
+		return nil, nil, "", nil
 	}
 	release, ok := s.limited(w, r, true)
 	if !ok {
-		return
+		return nil, nil, "", nil
 	}
-	defer release()
 	reqID := requestID(r)
 	run, cp, err := s.start(r.Context(), q, key, reqID)
 	if err != nil {
+		release()
 		s.fail(w, r, err)
-		return
+		return nil, nil, "", nil
 	}
-	if s.AwaitProducers && cp != nil {
-		// Deferred, so that a panic in the stream waits too.
-		defer func() { <-cp.produced }()
-	}
-	s.stream(w, r, run, -1, enc, cp, reqID)
+	return run, cp, reqID, release
 }
 
 func (s *Server) shuttingDown() bool {
