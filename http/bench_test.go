@@ -151,11 +151,17 @@ func BenchmarkOpenStreams(b *testing.B) {
 		"sse":       "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n",
 		"websocket": "GET /runs/ws?question=websocket HTTP/1.1\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	}
-	for _, name := range []string{"ndjson", "sse", "websocket"} {
+	// Streams park at their first wait (ParkAfter 1 ns; by default a
+	// second after they open), except the ones named unparked.
+	for _, name := range []string{"ndjson", "sse", "websocket", "ndjson-unparked", "sse-unparked"} {
 		b.Run(name, func(b *testing.B) {
+			park := time.Nanosecond
+			if strings.HasSuffix(name, "-unparked") {
+				park = -1
+			}
 			for b.Loop() {
 				store := newMemStore(testArticles...)
-				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: wait}, Store: store, Runs: memory.New(memory.Options{})}
+				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: wait}, Store: store, Runs: memory.New(memory.Options{}), ParkAfter: park}
 				ts := httptest.NewServer(s.Handler())
 				addr := ts.Listener.Addr().String()
 				heap0, stack0, g0 := inUse()
@@ -167,7 +173,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 						b.Fatal(err)
 					}
 					conns = append(conns, c)
-					io.WriteString(c, requests[name])
+					io.WriteString(c, requests[strings.TrimSuffix(name, "-unparked")])
 					// Read until the sources event: the stream is then
 					// open and idle, its generator waiting.
 					var got []byte

@@ -178,6 +178,7 @@ func newServer(t testing.TB, gen runnel.Generator, opt ...func(*rhttp.Server)) (
 		o(s)
 	}
 	s.Runs = sharedRuns(t, s.Runs)
+	testParking(s)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return s, ts

@@ -16,6 +16,7 @@ type Metrics struct {
 	streamsOpen   *prometheus.GaugeVec
 	streamsTotal  *prometheus.CounterVec
 	streamsEnded  *prometheus.CounterVec
+	streamsParked prometheus.Gauge
 	refusals      *prometheus.CounterVec
 	resumes       *prometheus.CounterVec
 	runsStarted   prometheus.Counter
@@ -47,6 +48,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "runnel_streams_ended_total",
 			Help: "Streams ended, by transport and outcome: done, canceled, client_left, or the code of the error event that ended it.",
 		}, []string{"transport", "outcome"}),
+		streamsParked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "runnel_streams_parked", Help: "Open streams whose connection left net/http for the stream's own goroutine (park.go; counted in runnel_streams_open too).",
+		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runnel_requests_refused_total",
 			Help: "Streams and questions refused by a limit or for want of a key, by error code (unavailable, rate_limited, unauthorized).",
@@ -90,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.streamsOpen, m.streamsTotal, m.streamsEnded, m.refusals, m.resumes, m.runsStarted,
+		m.streamsOpen, m.streamsTotal, m.streamsEnded, m.streamsParked, m.refusals, m.resumes, m.runsStarted,
 		m.titles, m.firstToken, m.search, m.genFirstToken, m.genErrors,
 		m.events, m.tokens, m.writes, m.bytes,
 	} {
@@ -116,6 +120,13 @@ func (m *Metrics) streamEnded(via, outcome string) {
 	}
 	m.streamsOpen.WithLabelValues(via).Dec()
 	m.streamsEnded.WithLabelValues(via, outcome).Inc()
+}
+
+// parked counts a stream that parked (+1) or a parked stream that ended (-1).
+func (m *Metrics) parked(n int) {
+	if m != nil {
+		m.streamsParked.Add(float64(n))
+	}
 }
 
 func (m *Metrics) refused(code string) {

@@ -417,20 +417,21 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer release()
 	reqID := requestID(r)
 	run, cp, err := s.startWith(s.citing, r.Context(), q, "", reqID)
 	if err != nil {
+		release()
 		s.failAPI(w, r, err, "")
 		return
 	}
 	c := completion{id: "chatcmpl-" + run.ID(), created: time.Now().Unix(), model: s.modelName(), base: baseURL(r)}
 	if !req.Stream {
+		defer release()
 		s.complete(w, r, run, cp, reqID, c)
 		return
 	}
 	c.usage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	s.stream(w, r, run, -1, newChatStream(c), cp, reqID)
+	s.stream(w, r, run, -1, newChatStream(c), cp, reqID, release)
 }
 
 // admitAPI is Server.limited with the refusal in OpenAI's shape.

@@ -90,9 +90,8 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, enc encoder, id 
 	if !ok {
 		return
 	}
-	defer release()
 	s.Metrics.resumed(transportName(enc))
-	s.stream(w, r, run, after, enc, nil, requestID(r))
+	s.stream(w, r, run, after, enc, nil, requestID(r), release)
 }
 
 // parseEventID splits an SSE event id "run.seq".

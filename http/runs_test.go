@@ -703,6 +703,7 @@ func TestWebSocketShutdown(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
+	testParking(s)
 	go func() { ran <- s.Run(ctx, ln) }()
 	conn, _, err := websocket.Dial(t.Context(), "ws://"+ln.Addr().String()+"/runs/ws?question=websocket", nil)
 	if err != nil {

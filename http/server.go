@@ -79,6 +79,14 @@ type Server struct {
 	WriteTimeout      time.Duration // per write to a stream; default 10 s
 	MaxStreamDuration time.Duration // whole stream; default 5 min
 	ShutdownTimeout   time.Duration // grace for streams on shutdown; default 10 s
+	// ParkAfter is how long a stream stays in net/http's goroutine before
+	// it parks: its connection leaves net/http, and the stream goes on with
+	// about half the memory (park.go). Default DefaultParkAfter when Run
+	// serves the streams, which gives each parked stream's connection back
+	// to its http.Server at the end; never when only Handler does, unless
+	// ParkAfter is set (a parked stream's connection then closes at its
+	// end). Negative: never.
+	ParkAfter time.Duration
 
 	// AwaitProducers makes a request that started a run return only once
 	// the run's producer has stopped, rather than when its reader leaves:
@@ -96,7 +104,8 @@ type Server struct {
 	stop      context.CancelCauseFunc
 	cut       context.Context // ends when the shutdown grace runs out
 	cutNow    context.CancelFunc
-	streams   sync.WaitGroup // pumps
+	streams   sync.WaitGroup    // pumps
+	back      *handbackListener // where parked streams give their connections back; set by Run
 	producers sync.WaitGroup
 }
 
@@ -218,8 +227,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
+	s.back = newHandbackListener(ln)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(s.back) }()
 	select {
 	case err := <-errc:
 		return err
@@ -341,12 +351,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if run == nil {
 		return
 	}
-	defer release()
 	if s.AwaitProducers && cp != nil {
 		// Deferred, so that a panic in the stream waits too.
 		defer func() { <-cp.produced }()
 	}
-	s.stream(w, r, run, -1, enc, cp, reqID)
+	s.stream(w, r, run, -1, enc, cp, reqID, release)
 }
 
 // ask reads and checks the request's question and starts its run, or
@@ -402,15 +411,78 @@ func (s *Server) shuttingDown() bool {
 }
 
 // stream writes the response headers and pumps run from after on. It
-// counts as a reader of the run while it does.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, after int, enc encoder, cp *checkpoints, reqID string) {
+// counts as a reader of the run while it does. release, when not nil, is
+// the request's admission to give back when the stream ends. A stream
+// that parks (park.go) ends in a goroutine of its own, which then does
+// the clean-up.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, after int, enc encoder, cp *checkpoints, reqID string, release func()) {
 	s.streams.Add(1)
-	defer s.streams.Done()
 	detach := run.Attach()
-	defer detach()
-	if p := s.newPump(w, r, run, after, enc, cp, reqID); p != nil {
-		p.serve(r.Context())
+	done := func() {
+		detach()
+		if release != nil {
+			release()
+		}
+		s.streams.Done()
 	}
+	parked := false
+	defer func() {
+		if !parked {
+			done()
+		}
+	}()
+	if p := s.newPump(w, r, run, after, enc, cp, reqID); p != nil {
+		p.pk = s.parking(w, r, done)
+		parked = p.serve(r.Context())
+	}
+}
+
+// parking returns what a stream needs to park, or nil if it may not:
+// only an HTTP/1.1 stream, by default only when Run serves it, and not
+// when a request must wait for its producer (AWS Lambda) or is tracked
+// (the same).
+//
+//go:noinline
+func (s *Server) parking(w http.ResponseWriter, r *http.Request, done func()) *parking {
+	after := s.ParkAfter
+	if after == 0 {
+		if s.back == nil {
+			// Served by an http.Server of someone else's, a parked
+			// stream could not give its connection back at the end.
+			return nil
+		}
+		after = DefaultParkAfter
+	}
+	if after < 0 || s.AwaitProducers || r.ProtoMajor != 1 || r.ProtoMinor < 1 || trackerOf(r) != nil {
+		return nil
+	}
+	return &parking{w: w, at: time.Now().Add(after), keep: !r.Close, rec: recorderOf(w), done: done}
+}
+
+// recorderOf finds the request's recorder among the writers w wraps.
+func recorderOf(w http.ResponseWriter) *recorder {
+	for w != nil {
+		if rec, ok := w.(*recorder); ok {
+			return rec
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// handback gives a parked stream's connection back to the http.Server
+// that Run serves, to read its next request. It reports false when there
+// is none, or it is shutting down: the connection is then the caller's
+// to close.
+func (s *Server) handback(c net.Conn) bool {
+	if s.back == nil || s.shuttingDown() {
+		return false
+	}
+	return s.back.give(c)
 }
 
 // newPump writes the response headers of a stream and returns the pump

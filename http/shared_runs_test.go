@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/runnel/runnel"
+	rhttp "github.com/runnel/runnel/http"
 	"github.com/runnel/runnel/memory"
 	"github.com/runnel/runnel/redis"
 	"github.com/runnel/runnel/redis/redistest"
@@ -38,6 +39,16 @@ func sharedRuns(t testing.TB, runs runnel.Runs) runnel.Runs {
 		c.Close()
 	})
 	return rs
+}
+
+// testParking makes s park its streams at their first wait with
+// RUNNEL_TEST_PARK=1, so that the stream tests run against parked streams
+// as well (make test runs them both ways). A test that set its own
+// ParkAfter keeps it.
+func testParking(s *rhttp.Server) {
+	if os.Getenv("RUNNEL_TEST_PARK") == "1" && s.ParkAfter == 0 {
+		s.ParkAfter = time.Nanosecond
+	}
 }
 
 // leakOptions are the goroutine leak checks' options: those that exist

@@ -47,6 +47,7 @@ func TestShutdownCutsStreamsAtTheGrace(t *testing.T) {
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	ran := make(chan error, 1)
+	testParking(s)
 	go func() { ran <- s.Run(ctx, ln) }()
 
 	// An HTTP reader and a WebSocket reader that never read, with small

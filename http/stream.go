@@ -215,6 +215,7 @@ type pump struct {
 	reqID   string
 	via     string // the transport, for the log
 	tracker *StreamStatus
+	pk      *parking // when the stream may park, or has (park.go)
 
 	buf  []byte
 	ends []int
@@ -241,13 +242,30 @@ type outcome struct {
 
 // serve writes the run's events from p.after on until the reader has the
 // terminal event, the reader leaves (ctx ends or a write fails), the
-// request's own deadline is near, or the server shuts down.
-func (p *pump) serve(ctx context.Context) {
+// request's own deadline is near, or the server shuts down. It reports
+// whether the stream parked instead (park.go): it then goes on in a
+// goroutine of its own, which does the rest.
+func (p *pump) serve(ctx context.Context) (parked bool) {
 	start := time.Now()
-	if p.cp != nil {
-		defer close(p.cp.gone)
+	defer p.served(&parked)
+	o, ok := p.begin(ctx)
+	if ok {
+		o = p.loop(ctx, start)
 	}
-	p.log(ctx, p.loop(ctx), start)
+	if o.kind == kindParked {
+		return true
+	}
+	p.stopTimers()
+	p.log(ctx, o, start)
+	return false
+}
+
+// served tells the producer that this reader is gone, unless the stream
+// parked and goes on elsewhere; deferred, so that a panic tells it too.
+func (p *pump) served(parked *bool) {
+	if p.cp != nil && !*parked {
+		close(p.cp.gone)
+	}
 }
 
 // log writes the line that says how the stream ended. Like everything the
@@ -268,11 +286,7 @@ func (p *pump) log(ctx context.Context, o outcome, start time.Time) {
 // loop is where a stream's goroutine waits for the life of the stream, so
 // it keeps its frame small: the timers live in the pump, and what happens
 // once (setting up, the first write, failing) is in functions of its own.
-func (p *pump) loop(ctx context.Context) outcome {
-	defer p.stopTimers()
-	if o, ok := p.begin(ctx); !ok {
-		return o
-	}
+func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 	for {
 		more, err := p.fill(ctx)
 		if err != nil {
@@ -294,6 +308,11 @@ func (p *pump) loop(ctx context.Context) outcome {
 		// Waiting, perhaps for a long while: the buffer goes back to the
 		// pool, so that an idle stream holds none.
 		p.release()
+		if p.pk != nil && !p.pk.at.IsZero() && !time.Now().Before(p.pk.at) {
+			if p.park(ctx, start) {
+				return outcome{kind: kindParked}
+			}
+		}
 		select {
 		case <-more:
 		case <-p.pingC:
@@ -314,7 +333,10 @@ func (p *pump) loop(ctx context.Context) outcome {
 var errLogRead = &runnel.Error{Code: runnel.EUNAVAILABLE, Message: "The run's log could not be read; resume it.", Retryable: true}
 
 // left is the outcome of a stream whose reader went away.
-func left(err error) outcome { return outcome{"client left", slog.LevelInfo, err, "client_left"} }
+func left(err error) outcome { return outcome{"client left", slog.LevelInfo, err, kindLeft} }
+
+// kindLeft is the outcome of a stream whose client went away.
+const kindLeft = "client_left"
 
 // begin starts the timers and writes what the encoder opens a stream with.
 // It reports false, and how the stream ended, if the reader is gone.
@@ -537,7 +559,7 @@ func (p *pump) ended() outcome {
 	case runnel.EventError:
 		return outcome{"stream ended with error", slog.LevelInfo, nil, cmp.Or(p.code, runnel.EINTERNAL)}
 	}
-	return outcome{"stream ended without a terminal event", slog.LevelWarn, nil, "client_left"}
+	return outcome{"stream ended without a terminal event", slog.LevelWarn, nil, kindLeft}
 }
 
 // fail ends the stream with an error event of the pump's own, outside the

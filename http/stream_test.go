@@ -432,6 +432,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
+	testParking(s)
 	go func() { ran <- s.Run(ctx, ln) }()
 	go func() { <-started; stop() }()
 	_, err = collect(t, "http://"+ln.Addr().String(), "websocket")

@@ -1,0 +1,293 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// A stream that stays open parks: its connection leaves net/http, which
+// holds a goroutine with an 8 KiB stack, 10 KiB of buffers and the
+// request's state for every connection it serves, and the pump goes on in
+// a goroutine of its own, writing the response's chunks to the connection
+// itself, while a second goroutine waits on a read to learn when the
+// client goes. Both have shallow frames, so an open stream holds 25 KB
+// instead of 40 (BenchmarkOpenStreams; design.md, "Streams park"). Only
+// HTTP/1.1 streams whose writer can be hijacked park: HTTP/2 and AWS
+// Lambda streams stay where they are.
+//
+// When the stream ends, the pump finishes the chunked response and gives
+// the connection back to the http.Server that Run serves, through the
+// listener it accepts from (handback), so a client's keep-alive connection
+// goes on as if nothing happened. A server run some other way (a handler
+// mounted on a server of one's own) closes it instead.
+
+// DefaultParkAfter is how long a stream stays in net/http's goroutine
+// before it parks.
+const DefaultParkAfter = time.Second
+
+// parking is what a pump needs to park, and what it does at the end in
+// place of the handler it left. It holds strings, not the request or its
+// writer, which would keep net/http's state for the connection alive.
+type parking struct {
+	w       http.ResponseWriter // until it parks
+	at      time.Time           // when it may park
+	keep    bool                // the connection may serve another request after this one
+	rec     *recorder           // until it parks: the request's log line
+	line    requestLine         // once it parked
+	done    func()              // the handler's clean-up: reader count, limits, stream count
+	conn    net.Conn
+	cancel  context.CancelCauseFunc
+	watched chan struct{} // closed when the watcher returns
+	extra   bool          // the client sent bytes while the stream was open
+	stopCut func() bool
+}
+
+// kindParked is the outcome of a pump's loop in the handler's goroutine
+// when the stream parked: the pump goes on in its own.
+const kindParked = "parked"
+
+// errClientGone is the cause of a parked stream's context when its client
+// closes the connection.
+var errClientGone = errors.New("the client closed the connection")
+
+// park moves the stream out of the handler's goroutine, if it can: it
+// takes the connection from net/http and starts the pump's goroutine and
+// the watcher. It reports false if the connection cannot be taken (HTTP/2,
+// or a writer that cannot hijack): the stream goes on where it is. Once
+// taken, the handler returns at once (kindParked), or the stream ends
+// because the connection broke.
+//
+//go:noinline
+func (p *pump) park(ctx context.Context, start time.Time) bool {
+	pk := p.pk
+	pk.at = time.Time{} // one attempt
+	conn, brw, err := http.NewResponseController(pk.w).Hijack()
+	if err != nil {
+		p.pk = nil
+		return false
+	}
+	pk.w = nil
+	// net/http flushed what the response had written as it gave the
+	// connection up, and cleared its deadlines. What the client sent
+	// after its request is unread: the connection cannot serve it.
+	pk.extra = brw.Reader.Buffered() > 0
+	if pk.rec != nil {
+		pk.rec.parked = true
+		pk.line = pk.rec.line()
+		pk.rec = nil
+	}
+	pk.conn = conn
+	pk.watched = make(chan struct{})
+	var pctx context.Context
+	pctx, pk.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	// When the shutdown grace runs out the connection closes, as
+	// http.Server.Close would close it were it still net/http's.
+	pk.stopCut = context.AfterFunc(p.s.cut, func() { conn.Close() })
+	p.sink = &chunkSink{pk: pk, timeout: p.s.writeTimeout()}
+	p.s.Metrics.parked(1)
+	go pk.watch()
+	go p.resume(pctx, start)
+	return true
+}
+
+// watch reads from a parked stream's connection until the client closes
+// it, which ends the stream, or the pump stops the watch (a read
+// deadline) to give the connection back. A client that sends bytes while
+// the stream is open (pipelining) has its connection closed at the end.
+func (pk *parking) watch() {
+	defer close(pk.watched)
+	var b [16]byte
+	for {
+		n, err := pk.conn.Read(b[:])
+		if n > 0 {
+			pk.extra = true
+		}
+		if err != nil {
+			pk.cancel(errClientGone)
+			return
+		}
+	}
+}
+
+// resume goes on with a parked stream in the pump's own goroutine, and
+// does at the end what the handler would have done.
+func (p *pump) resume(ctx context.Context, start time.Time) {
+	pk := p.pk
+	defer pk.done()
+	defer p.s.Metrics.parked(-1)
+	if p.cp != nil {
+		defer close(p.cp.gone)
+	}
+	defer func() {
+		// As net/http does for a handler: a panic ends this stream, not
+		// the server.
+		if v := recover(); v != nil {
+			pk.conn.Close()
+			p.s.Logger.Error("panic in parked stream", "run", p.run.ID(), "request_id", p.reqID, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	o := p.loop(ctx, start)
+	p.stopTimers()
+	p.finishParked(o)
+	p.log(ctx, o, start)
+}
+
+// finishParked ends a parked stream's response and gives its connection
+// back to the server, or closes it, and writes the request's log line.
+//
+//go:noinline
+func (p *pump) finishParked(o outcome) {
+	pk := p.pk
+	defer pk.cancel(nil)
+	defer pk.stopCut()
+	// The watch stops before the last chunk goes out: a keep-alive client
+	// sends its next request only once it has read this response whole,
+	// and that request is net/http's to read.
+	pk.conn.SetReadDeadline(time.Now())
+	<-pk.watched
+	back := false
+	if o.kind != kindLeft {
+		sk := p.sink.(*chunkSink)
+		if err := sk.end(); err == nil && pk.keep && !pk.extra {
+			back = p.s.handback(pk.conn)
+		}
+	}
+	if !back {
+		pk.conn.Close()
+	}
+	if pk.line.method != "" {
+		pk.line.bytes += p.sink.(*chunkSink).wrote
+		p.s.logLine(pk.line)
+	}
+}
+
+// chunkSink writes a parked stream's events as the chunks of its HTTP/1.1
+// response, straight to the connection, each write under a deadline as
+// responseSink sets it.
+type chunkSink struct {
+	pk       *parking
+	timeout  time.Duration
+	deadline time.Time
+	wrote    int64
+}
+
+func (s *chunkSink) write(buf []byte, _ []int) error {
+	if err := s.setDeadline(); err != nil {
+		return err
+	}
+	// One write a batch: the chunk's size line, the events and the CRLF
+	// copied together, in a buffer from the pumps' pool.
+	bp := bufPool.Get().(*[]byte)
+	b := strconv.AppendInt((*bp)[:0], int64(len(buf)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, buf...)
+	b = append(b, "\r\n"...)
+	n, err := s.pk.conn.Write(b)
+	s.wrote += int64(n)
+	if cap(b) <= 2*maxBatch+64 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+// end writes the last chunk, which ends the response.
+func (s *chunkSink) end() error {
+	if err := s.setDeadline(); err != nil {
+		return err
+	}
+	n, err := s.pk.conn.Write([]byte("0\r\n\r\n"))
+	s.wrote += int64(n)
+	if err == nil {
+		err = s.pk.conn.SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
+func (s *chunkSink) setDeadline() error {
+	if now := time.Now(); s.deadline.Sub(now) < s.timeout*3/4 {
+		s.deadline = now.Add(s.timeout)
+		return s.pk.conn.SetWriteDeadline(s.deadline)
+	}
+	return nil
+}
+
+// handbackListener is the listener Run serves from: it accepts new
+// connections, and the connections of parked streams that ended, so that
+// net/http serves their next requests.
+type handbackListener struct {
+	net.Listener
+	back      chan net.Conn
+	accepted  chan acceptResult
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+type acceptResult struct {
+	conn net.Conn
+	err  error
+}
+
+func newHandbackListener(ln net.Listener) *handbackListener {
+	l := &handbackListener{Listener: ln, back: make(chan net.Conn), accepted: make(chan acceptResult), closed: make(chan struct{})}
+	go l.acceptLoop()
+	return l
+}
+
+func (l *handbackListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		select {
+		case l.accepted <- acceptResult{c, err}:
+		case <-l.closed:
+			if c != nil {
+				c.Close()
+			}
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// http.Server retries temporary errors after a pause and
+			// returns on the rest; either way it calls Accept again
+			// or stops, and a closed listener fails at once.
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+		}
+	}
+}
+
+func (l *handbackListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.back:
+		return c, nil
+	case r := <-l.accepted:
+		return r.conn, r.err
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handbackListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// give hands c back to the server; false when it no longer accepts.
+func (l *handbackListener) give(c net.Conn) bool {
+	select {
+	case l.back <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
