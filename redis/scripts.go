@@ -38,7 +38,13 @@ local function finish(p, id, state, now, retention, maxRuns, maxBytes)
   redis.call('PEXPIRE', p .. 'log:' .. id, retention)
   redis.call('DEL', p .. 'lease:' .. id, p .. 'readers:' .. id)
   if key and key ~= '' then redis.call('PEXPIRE', p .. 'key:' .. key, retention) end
-  redis.call('ZADD', p .. 'ended', now, id)
+  -- Ordered by the end, and runs that end within the same millisecond (or
+  -- on a replica whose clock is behind) in the order they ended here, so
+  -- that the oldest is the one evicted first.
+  local score = now
+  local newest = redis.call('ZRANGE', p .. 'ended', -1, -1, 'WITHSCORES')
+  if #newest > 0 and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.01 end
+  redis.call('ZADD', p .. 'ended', score, id)
   redis.call('HSET', p .. 'ended:size', id, bytes)
   local total = redis.call('INCRBY', p .. 'ended:bytes', bytes)
   while true do
