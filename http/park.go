@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -15,9 +16,10 @@ import (
 // holds a goroutine with an 8 KiB stack, 10 KiB of buffers and the
 // request's state for every connection it serves, and the pump goes on in
 // a goroutine of its own, writing the response's chunks to the connection
-// itself, while a second goroutine waits on a read to learn when the
-// client goes. Both have shallow frames, so an open stream holds 25 KB
-// instead of 40 (BenchmarkOpenStreams; design.md, "Streams park"). Only
+// itself. An epoll set shared by all parked streams tells it when the
+// client goes (watch_linux.go; elsewhere, and over TLS, a goroutine a
+// stream waits on a read), so an open stream holds about 20 KB instead of
+// 40 (BenchmarkOpenStreams; design.md, "Streams park"). Only
 // HTTP/1.1 streams whose writer can be hijacked park: HTTP/2 and AWS
 // Lambda streams stay where they are.
 //
@@ -43,9 +45,12 @@ type parking struct {
 	done    func()              // the handler's clean-up: reader count, limits, stream count
 	conn    net.Conn
 	cancel  context.CancelCauseFunc
-	watched chan struct{} // closed when the watcher returns
-	extra   bool          // the client sent bytes while the stream was open
+	watched chan struct{} // closed when the watching goroutine returns; nil when epoll watches (watch_linux.go)
+	extra   bool          // the client sent bytes the connection cannot give back to net/http
 	stopCut func() bool
+
+	rc      syscall.RawConn // for epoll
+	fd, gen int32
 }
 
 // kindParked is the outcome of a pump's loop in the handler's goroutine
@@ -58,10 +63,9 @@ var errClientGone = errors.New("the client closed the connection")
 
 // park moves the stream out of the handler's goroutine, if it can: it
 // takes the connection from net/http and starts the pump's goroutine and
-// the watcher. It reports false if the connection cannot be taken (HTTP/2,
-// or a writer that cannot hijack): the stream goes on where it is. Once
-// taken, the handler returns at once (kindParked), or the stream ends
-// because the connection broke.
+// the watch of the connection. It reports false if the connection cannot
+// be taken (HTTP/2, or a writer that cannot hijack): the stream goes on
+// where it is. Once it is taken, the handler returns at once.
 //
 //go:noinline
 func (p *pump) park(ctx context.Context, start time.Time) bool {
@@ -83,7 +87,6 @@ func (p *pump) park(ctx context.Context, start time.Time) bool {
 		pk.rec = nil
 	}
 	pk.conn = conn
-	pk.watched = make(chan struct{})
 	var pctx context.Context
 	pctx, pk.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	// When the shutdown grace runs out the connection closes, as
@@ -91,15 +94,19 @@ func (p *pump) park(ctx context.Context, start time.Time) bool {
 	pk.stopCut = context.AfterFunc(p.s.cut, func() { conn.Close() })
 	p.sink = &chunkSink{pk: pk, timeout: p.s.writeTimeout()}
 	p.s.Metrics.parked(1)
-	go pk.watch()
+	if !startWatch(pk) {
+		pk.watched = make(chan struct{})
+		go pk.watch()
+	}
 	go p.resume(pctx, start)
 	return true
 }
 
 // watch reads from a parked stream's connection until the client closes
 // it, which ends the stream, or the pump stops the watch (a read
-// deadline) to give the connection back. A client that sends bytes while
-// the stream is open (pipelining) has its connection closed at the end.
+// deadline) to give the connection back: where epoll cannot watch it. A
+// client that sends bytes while the stream is open (pipelining) then has
+// its connection closed at the end.
 func (pk *parking) watch() {
 	defer close(pk.watched)
 	var b [16]byte
@@ -149,8 +156,12 @@ func (p *pump) finishParked(o outcome) {
 	// The watch stops before the last chunk goes out: a keep-alive client
 	// sends its next request only once it has read this response whole,
 	// and that request is net/http's to read.
-	pk.conn.SetReadDeadline(time.Now())
-	<-pk.watched
+	if pk.watched != nil {
+		pk.conn.SetReadDeadline(time.Now())
+		<-pk.watched
+	} else {
+		stopWatch(pk)
+	}
 	back := false
 	if o.kind != kindLeft {
 		sk := p.sink.(*chunkSink)

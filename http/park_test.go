@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -263,4 +264,46 @@ func TestParkingSkipsHTTP2(t *testing.T) {
 	}
 	close(g.release)
 	readEvents(t, body, runnel.EventDone)
+}
+
+// A client that sends its next request while its stream is parked gets
+// both answers on the one connection: the watch reads nothing, so the
+// request waits in the socket for net/http (Linux, where epoll watches).
+func TestParkedStreamNextRequestEarly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("a goroutine watches parked streams here; it reads what comes early")
+	}
+	defer goleak.VerifyNone(t, leakOptions()...)
+	g := newGate()
+	addr, _, stop := runParking(t, gateServer(g))
+	defer stop()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bufio.NewReader(resp.Body)
+	readEvents(t, body, runnel.EventSources) // parked by now
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	g.give(t, "one ")
+	close(g.release)
+	readEvents(t, body, runnel.EventDone)
+	if _, err := io.ReadAll(body); err != nil {
+		t.Fatalf("the response did not end cleanly: %v", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(within))
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request sent early: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
 }

@@ -81,7 +81,7 @@ type Server struct {
 	ShutdownTimeout   time.Duration // grace for streams on shutdown; default 10 s
 	// ParkAfter is how long a stream stays in net/http's goroutine before
 	// it parks: its connection leaves net/http, and the stream goes on in
-	// 25 KB instead of 40 (park.go). Default DefaultParkAfter when Run
+	// about 20 KB instead of 40 (park.go). Default DefaultParkAfter when Run
 	// serves the streams, which gives each parked stream's connection back
 	// to its http.Server at the end; never when only Handler does, unless
 	// ParkAfter is set (a parked stream's connection then closes at its
