@@ -121,12 +121,14 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("held stream: %d", held.StatusCode)
 	}
 
-	// A write is counted once it returns, which may be a moment after its
-	// reader has it.
+	// A write is counted once it returns, and a stream's end once it is
+	// logged, which may be a moment after its reader has the last event.
 	var f map[string]*dto.MetricFamily
 	waitFor(t, func() bool {
 		f = scrape(t, ts.URL, key...)
-		return value(f, "runnel_tokens_written_total") == 9
+		return value(f, "runnel_tokens_written_total") == 9 &&
+			value(f, "runnel_streams_ended_total", "outcome", runnel.EUPSTREAMUNAVAILABLE) == 1 &&
+			value(f, "runnel_streams_ended_total", "transport", "ndjson", "outcome", "done") == 1
 	})
 	for _, tt := range []struct {
 		name   string
