@@ -88,3 +88,17 @@ type Run interface {
 	// implementation's linger window, is canceled as abandoned.
 	Attach() (detach func())
 }
+
+// A Notifier is a Run that can call a function when it has more to read,
+// instead of closing the channel Read returns: a reader that waits this way
+// needs no goroutine of its own while the run is quiet. Runs kept in this
+// process's memory implement it.
+type Notifier interface {
+	// Notify arranges for f to be called once, after the next event after
+	// after is appended (or the run ends). It reports false, and keeps
+	// nothing, when Read would already return an event or io.EOF: the
+	// caller reads instead. f is called in the goroutine that appends,
+	// after the run's own locks are released; it must not block, and it
+	// may Read and Notify again.
+	Notify(after int, f func()) bool
+}

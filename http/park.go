@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/runnel/runnel"
 )
 
 // A stream that stays open parks: its connection leaves net/http, which
@@ -98,7 +100,11 @@ func (p *pump) park(ctx context.Context, start time.Time) bool {
 		pk.watched = make(chan struct{})
 		go pk.watch()
 	}
-	go p.resume(pctx, start)
+	if n, ok := p.run.(runnel.Notifier); ok && pk.rc != nil && driveParked {
+		p.drive(pctx, start, n)
+	} else {
+		go p.resume(pctx, start)
+	}
 	return true
 }
 
@@ -125,6 +131,14 @@ func (pk *parking) watch() {
 // resume goes on with a parked stream in the pump's own goroutine, and
 // does at the end what the handler would have done.
 func (p *pump) resume(ctx context.Context, start time.Time) {
+	p.finish(ctx, start, func() outcome { return p.loop(ctx, start) })
+}
+
+// finish runs what is left of a parked stream, in the goroutine that
+// calls it, and does at the end what the handler would have done: rest is
+// the pump's loop in a goroutine of its own, or how a stream driven by
+// events ends (drive.go).
+func (p *pump) finish(ctx context.Context, start time.Time, rest func() outcome) {
 	pk := p.pk
 	defer pk.done()
 	defer p.s.Metrics.parked(-1)
@@ -139,7 +153,10 @@ func (p *pump) resume(ctx context.Context, start time.Time) {
 			p.s.Logger.Error("panic in parked stream", "run", p.run.ID(), "request_id", p.reqID, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	o := p.loop(ctx, start)
+	if p.drv != nil {
+		p.drv.stop()
+	}
+	o := rest()
 	p.stopTimers()
 	p.finishParked(o)
 	p.log(ctx, o, start)
@@ -186,26 +203,75 @@ type chunkSink struct {
 	timeout  time.Duration
 	deadline time.Time
 	wrote    int64
+
+	// What a write that could not wait left for a goroutine to write.
+	rest  []byte
+	whole []byte // the chunk rest is the end of
+	rbuf  *[]byte
 }
 
 func (s *chunkSink) write(buf []byte, _ []int) error {
 	if err := s.setDeadline(); err != nil {
 		return err
 	}
-	// One write a batch: the chunk's size line, the events and the CRLF
-	// copied together, in a buffer from the pumps' pool.
+	bp, b := chunk(buf)
+	n, err := s.pk.conn.Write(b)
+	s.wrote += int64(n)
+	putChunk(bp, b)
+	return err
+}
+
+// chunk returns the chunk that carries buf: its size line, the events and
+// the CRLF together, so that a batch is one write, in a buffer from the
+// pumps' pool.
+func chunk(buf []byte) (*[]byte, []byte) {
 	bp := bufPool.Get().(*[]byte)
 	b := strconv.AppendInt((*bp)[:0], int64(len(buf)), 16)
 	b = append(b, "\r\n"...)
 	b = append(b, buf...)
-	b = append(b, "\r\n"...)
-	n, err := s.pk.conn.Write(b)
-	s.wrote += int64(n)
+	return bp, append(b, "\r\n"...)
+}
+
+// putChunk gives a chunk's buffer back to the pool.
+func putChunk(bp *[]byte, b []byte) {
 	if cap(b) <= 2*maxBatch+64 {
 		*bp = b[:0]
 		bufPool.Put(bp)
 	}
-	return err
+}
+
+// writeNow writes buf as a chunk if the connection takes it without
+// waiting. It reports blocked when the connection took only part of it or
+// nothing: the rest is then flush's to write.
+func (s *chunkSink) writeNow(buf []byte) (blocked bool, err error) {
+	bp, b := chunk(buf)
+	n, err := writeNow(s.pk.rc, b)
+	s.wrote += int64(n)
+	if errors.Is(err, errWouldBlock) {
+		s.rest, s.whole, s.rbuf = b[n:], b, bp
+		return true, nil
+	}
+	putChunk(bp, b)
+	return false, err
+}
+
+// flush writes what writeNow left, waiting as long as the write timeout
+// allows, and clears the deadline again for the writes that do not wait.
+func (s *chunkSink) flush() error {
+	defer func() {
+		putChunk(s.rbuf, s.whole)
+		s.rest, s.whole, s.rbuf = nil, nil, nil
+	}()
+	if err := s.setDeadline(); err != nil {
+		return err
+	}
+	n, err := s.pk.conn.Write(s.rest)
+	s.wrote += int64(n)
+	if err != nil {
+		return err
+	}
+	s.deadline = time.Time{}
+	return s.pk.conn.SetWriteDeadline(time.Time{})
 }
 
 // end writes the last chunk, which ends the response.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -306,4 +307,144 @@ func TestParkedStreamNextRequestEarly(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
+}
+
+// Parked streams on Linux, with runs in memory, are driven by events: an
+// open stream whose generator waits holds its producer's goroutine and no
+// other, and the producer's appends still reach every client at once.
+func TestDrivenStreamsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" || !*rhttp.DriveParked {
+		t.Skip("parked streams are not driven by events here")
+	}
+	defer goleak.VerifyNone(t, leakOptions()...)
+	release := make(chan struct{})
+	s := gateServer(runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return runnel.Done{}, ctx.Err()
+		}
+		for _, tok := range []string{"one ", "two ", "three"} {
+			if err := emit(tok); err != nil {
+				return runnel.Done{}, err
+			}
+		}
+		return runnel.Done{FinishReason: "stop"}, nil
+	}))
+	addr, reg, stop := runParking(t, s)
+	defer stop()
+	const streams = 20
+	before := runtime.NumGoroutine()
+	bodies := make([]*bufio.Reader, streams)
+	for i := range bodies {
+		var conn net.Conn
+		bodies[i], conn = openStream(t, addr)
+		defer conn.Close()
+	}
+	waitFor(t, func() bool { return parkedStreams(t, reg) == streams })
+	// Each stream's producer, and the epoll set's goroutine; a stream kept
+	// in a goroutine of its own would make this twice as many. The
+	// goroutines net/http served the requests in end a moment after
+	// their streams park.
+	limit := time.Now().Add(within)
+	for n := runtime.NumGoroutine() - before; n >= streams*3/2; n = runtime.NumGoroutine() - before {
+		if time.Now().After(limit) {
+			t.Fatalf("%d goroutines for %d parked streams, want about one a stream", n, streams)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	for i, body := range bodies {
+		evs := readEvents(t, body, runnel.EventDone)
+		if text := tokenText(evs); text != "one two three" {
+			t.Errorf("stream %d: %q, want the three tokens", i, text)
+		}
+	}
+	waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
+}
+
+// openStream asks addr a question on a connection of its own and returns
+// the response's body once it has read the sources event (the stream then
+// waits for its generator, and parks), and the connection.
+func openStream(t *testing.T, addr string) (*bufio.Reader, net.Conn) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bufio.NewReader(resp.Body)
+	readEvents(t, body, runnel.EventSources)
+	return body, conn
+}
+
+// tokenText joins the text of the token events in evs.
+func tokenText(evs []runnel.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		if e.Type == runnel.EventToken {
+			b.WriteString(e.Token)
+		}
+	}
+	return b.String()
+}
+
+// A driven stream whose client does not read gets a goroutine to finish
+// the write that its socket would not take, and the client that reads
+// later has every event in order: the producer never waited for it.
+func TestDrivenStreamSlowReader(t *testing.T) {
+	if runtime.GOOS != "linux" || !*rhttp.DriveParked {
+		t.Skip("parked streams are not driven by events here")
+	}
+	defer goleak.VerifyNone(t, leakOptions()...)
+	const tokens, size = 4000, 4 << 10 // 16 MiB, more than loopback's socket buffers hold
+	release, produced := make(chan struct{}), make(chan struct{})
+	s := gateServer(runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		defer close(produced)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return runnel.Done{}, ctx.Err()
+		}
+		for i := range tokens {
+			tok := fmt.Sprintf("%06d", i) + strings.Repeat("x", size-6)
+			if err := emit(tok); err != nil {
+				return runnel.Done{}, err
+			}
+		}
+		return runnel.Done{FinishReason: "stop"}, nil
+	}))
+	addr, reg, stop := runParking(t, s)
+	defer stop()
+	body, conn := openStream(t, addr)
+	defer conn.Close()
+	waitFor(t, func() bool { return parkedStreams(t, reg) == 1 })
+	blocked := rhttp.BlockedWrites()
+	close(release)
+	receive(t, produced, "the generator's last token, with the client not reading")
+	if rhttp.BlockedWrites() == blocked {
+		t.Error("no write waited, though the client read nothing of 16 MiB")
+	}
+	evs := readEvents(t, body, runnel.EventDone)
+	n := 0
+	for _, e := range evs {
+		if e.Type != runnel.EventToken {
+			continue
+		}
+		if want := fmt.Sprintf("%06d", n); !strings.HasPrefix(e.Token, want) || len(e.Token) != size {
+			t.Fatalf("token %d: %.10q (%d bytes), want %s...", n, e.Token, len(e.Token), want)
+		}
+		n++
+	}
+	if n != tokens {
+		t.Fatalf("%d tokens, want %d", n, tokens)
+	}
+	if _, err := io.ReadAll(body); err != nil {
+		t.Fatalf("the response did not end cleanly: %v", err)
+	}
+	waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
 }

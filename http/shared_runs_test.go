@@ -41,12 +41,21 @@ func sharedRuns(t testing.TB, runs runnel.Runs) runnel.Runs {
 	return rs
 }
 
+// RUNNEL_TEST_PARK=goroutine parks the streams as RUNNEL_TEST_PARK=1 does,
+// and keeps each in a goroutine of its own rather than driving it by
+// events (drive.go).
+func init() {
+	if os.Getenv("RUNNEL_TEST_PARK") == "goroutine" {
+		*rhttp.DriveParked = false
+	}
+}
+
 // testParking makes s park its streams at their first wait with
-// RUNNEL_TEST_PARK=1, so that the stream tests run against parked streams
-// as well (make test runs them both ways). A test that set its own
-// ParkAfter keeps it.
+// RUNNEL_TEST_PARK=1 (or goroutine), so that the stream tests run against
+// parked streams as well (make test runs them every way). A test that set
+// its own ParkAfter keeps it.
 func testParking(s *rhttp.Server) {
-	if os.Getenv("RUNNEL_TEST_PARK") == "1" && s.ParkAfter == 0 {
+	if park := os.Getenv("RUNNEL_TEST_PARK"); (park == "1" || park == "goroutine") && s.ParkAfter == 0 {
 		s.ParkAfter = time.Nanosecond
 	}
 }

@@ -225,6 +225,8 @@ type pump struct {
 	// after which a ping goes out. Nil when there is none.
 	deadlineTimer, pingTimer *time.Timer
 	deadlineC, pingC         <-chan time.Time
+	deadlineAt               time.Time // when deadlineTimer fires
+	drv                      *driver   // once a parked stream is driven by events (drive.go)
 
 	events int              // events written
 	tokens int              // token events encoded since the last write
@@ -347,7 +349,8 @@ func (p *pump) begin(ctx context.Context) (outcome, bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		// Later than the run's own deadline (deadlineMargin), so the run
 		// that this request started ends with its own timeout first.
-		p.deadlineTimer = time.NewTimer(time.Until(dl) - deadlineMargin/2)
+		p.deadlineAt = dl.Add(-deadlineMargin / 2)
+		p.deadlineTimer = time.NewTimer(time.Until(p.deadlineAt))
 		p.deadlineC = p.deadlineTimer.C
 	}
 	if p.ping > 0 && len(p.enc.ping(nil)) > 0 {
@@ -527,13 +530,18 @@ func (p *pump) write() error {
 	if err := p.sink.write(p.buf, p.ends); err != nil {
 		return err
 	}
+	p.wrote()
+	return nil
+}
+
+// wrote records a write of the buffer.
+func (p *pump) wrote() {
 	p.s.Metrics.wrote(len(p.ends), p.tokens, len(p.buf))
 	p.tokens = 0
 	p.passed()
 	if p.tracker != nil {
 		p.tracker.terminal.Store(p.last.Terminal())
 	}
-	return nil
 }
 
 // passed records that every event encoded so far is on the wire, or

@@ -141,3 +141,23 @@ func (w *epollWatch) loop() {
 		w.mu.Unlock()
 	}
 }
+
+// writeNow writes b to a socket watched by epoll, if the socket takes it
+// without waiting (drive.go). It returns how much it wrote, and
+// errWouldBlock when that was not all of it.
+func writeNow(rc syscall.RawConn, b []byte) (n int, err error) {
+	if cerr := rc.Write(func(fd uintptr) bool {
+		n, err = syscall.Write(int(fd), b)
+		return true // one attempt: never wait for the socket here
+	}); cerr != nil {
+		return 0, cerr
+	}
+	n = max(n, 0)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return n, errWouldBlock
+	case err == nil && n < len(b):
+		return n, errWouldBlock
+	}
+	return n, err
+}

@@ -2,8 +2,13 @@
 
 package http
 
+import "syscall"
+
 // startWatch reports that this platform watches a parked stream's
 // connection with a goroutine (park.go).
 func startWatch(*parking) bool { return false }
 
 func stopWatch(*parking) {}
+
+// writeNow is not used where startWatch reports false.
+func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }

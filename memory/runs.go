@@ -168,6 +168,8 @@ type run struct {
 	bytes   int64
 	state   runnel.RunState
 	wake    chan struct{} // closed by the next Append; made by a Read that found nothing
+	waiter  func()        // called after the next Append (Notify); the first of them
+	waiters []func()      // the others
 	readers int
 	linger  *time.Timer
 
@@ -203,11 +205,47 @@ func (r *run) Append(ctx context.Context, e runnel.Event) (int, error) {
 	}
 	seq := r.add(e)
 	ended, size := r.state != runnel.RunLive, r.bytes
+	w, ws := r.takeWaiters()
 	r.mu.Unlock()
 	if ended {
 		r.rs.end(r, size)
 	}
+	notify(w, ws)
 	return seq, nil
+}
+
+// takeWaiters returns the functions Notify registered, and forgets them.
+// r.mu is held.
+func (r *run) takeWaiters() (func(), []func()) {
+	w, ws := r.waiter, r.waiters
+	r.waiter, r.waiters = nil, nil
+	return w, ws
+}
+
+// notify calls what takeWaiters returned, outside the lock.
+func notify(w func(), ws []func()) {
+	if w != nil {
+		w()
+	}
+	for _, f := range ws {
+		f()
+	}
+}
+
+// Notify implements runnel.Notifier.
+func (r *run) Notify(after int, f func()) bool {
+	after = max(after, -1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if after+1 < len(r.log) || r.state != runnel.RunLive {
+		return false
+	}
+	if r.waiter == nil {
+		r.waiter = f
+	} else {
+		r.waiters = append(r.waiters, f)
+	}
+	return true
 }
 
 // add appends e, ends the run on a terminal event and wakes the readers.
@@ -285,8 +323,10 @@ func (r *run) cancel(reason string, idle bool) runnel.RunState {
 	}
 	r.add(runnel.Event{Type: runnel.EventCanceled, Canceled: &runnel.Canceled{Reason: reason}})
 	size := r.bytes
+	w, ws := r.takeWaiters()
 	r.mu.Unlock()
 	r.rs.end(r, size)
+	notify(w, ws)
 	if r.stop != nil {
 		r.stop(runnel.ErrCanceled)
 	}

@@ -275,3 +275,49 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 
 }
+
+// TestNotify checks that a reader waiting through Notify is called once
+// per registration, on the next Append and on a Cancel, and that Notify
+// refuses when there is something to read already.
+func TestNotify(t *testing.T) {
+	rs := memory.New(memory.Options{})
+	run := create(t, rs)
+	n, ok := run.(runnel.Notifier)
+	if !ok {
+		t.Fatal("a run in memory is not a runnel.Notifier")
+	}
+	calls := make([]int, 3)
+	for i := range calls {
+		if !n.Notify(-1, func() { calls[i]++ }) {
+			t.Fatalf("Notify %d on an empty run = false, want true", i)
+		}
+	}
+	if _, err := run.Append(t.Context(), runnel.Event{Type: runnel.EventQuery, Query: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	if calls[0] != 1 || calls[1] != 1 || calls[2] != 1 {
+		t.Fatalf("calls after one Append = %v, want each once", calls)
+	}
+	if _, err := run.Append(t.Context(), runnel.Event{Type: runnel.EventToken, Token: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if calls[0] != 1 {
+		t.Errorf("a registration was called again by a second Append: %v", calls)
+	}
+	if n.Notify(0, func() { t.Error("called, though Notify refused") }) {
+		t.Error("Notify after 0 with event 1 in the log = true, want false")
+	}
+	canceled := 0
+	if !n.Notify(1, func() { canceled++ }) {
+		t.Fatal("Notify after the last event = false, want true")
+	}
+	if _, err := run.Cancel(t.Context(), runnel.CancelByClient); err != nil {
+		t.Fatal(err)
+	}
+	if canceled != 1 {
+		t.Errorf("the waiter was called %d times by Cancel, want once", canceled)
+	}
+	if n.Notify(2, func() {}) {
+		t.Error("Notify on an ended run = true, want false")
+	}
+}

@@ -1,0 +1,273 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/runnel/runnel"
+)
+
+// A parked stream whose run can call it back (a runnel.Notifier: runs in
+// this process's memory) and whose connection epoll watches (Linux, not
+// TLS) needs no goroutine at all while it waits: it is driven by events.
+// Whatever happens to it calls kick: an append to the run (in the
+// producer's goroutine), the ping timer, the request's deadline, the
+// client leaving, the server shutting down. kick advances the stream in
+// the goroutine that calls it: it reads what the log has, writes it with
+// one write that does not wait, and registers for the next append. So
+// the producer of a run with one reader writes that reader's events
+// itself, without waking another goroutine for each.
+//
+// Nothing in advance waits. A client that does not take a write at once
+// (its socket buffer is full) gets a goroutine that finishes the write,
+// with the usual write timeout, and goes on advancing the stream until
+// it is caught up. The end of a stream (the last chunk, the hand-back of
+// the connection, the request's log line, a shutdown's drain) runs in a
+// goroutine too, once.
+
+// driveParked is whether parked streams are driven by events where they
+// can be; tests turn it off to run the parked streams' goroutine path.
+var driveParked = true
+
+// blockedWrites counts the writes of driven streams that had to wait, for
+// the tests.
+var blockedWrites atomic.Int64
+
+// errWouldBlock is writeNow's: the socket did not take the whole write.
+var errWouldBlock = errors.New("write would block")
+
+// A driven stream's state.
+const (
+	driveIdle  int32 = iota // waiting for a kick
+	driveBusy               // a goroutine is advancing the stream
+	driveAgain              // the same, and it was kicked meanwhile
+	driveEnded              // the stream's end runs in a goroutine of its own
+)
+
+// driver is what a stream driven by events keeps between kicks.
+type driver struct {
+	state      atomic.Int32
+	registered atomic.Bool // a Notify is pending
+	pingDue    atomic.Bool // the ping timer fired
+	ctx        context.Context
+	start      time.Time
+	notifier   runnel.Notifier
+	kick       func() // p.kick, made once
+	more       func() // p.more, made once
+	lastWrite  time.Time
+	ping       *time.Timer
+	deadline   *time.Timer
+	stopLeft   func() bool // the client left (ctx)
+	stopShut   func() bool // the server shuts down (s.base)
+}
+
+// stop ends the registrations that kick the stream.
+func (d *driver) stop() {
+	if d.ping != nil {
+		d.ping.Stop()
+	}
+	if d.deadline != nil {
+		d.deadline.Stop()
+	}
+	d.stopLeft()
+	d.stopShut()
+}
+
+// What advance reports.
+type advanced int
+
+const (
+	advWaiting advanced = iota // caught up; registered for what comes next
+	advBlocked                 // a write is left for flushBlocked
+	advEnded                   // the stream's end has begun
+)
+
+// drive turns a stream that just parked into one driven by events: the
+// pump's timers become callbacks, and the first kick runs here.
+func (p *pump) drive(ctx context.Context, start time.Time, n runnel.Notifier) {
+	d := &driver{ctx: ctx, start: start, notifier: n, lastWrite: time.Now()}
+	d.kick, d.more = p.kick, p.more
+	p.drv = d
+	if p.pingTimer != nil {
+		p.pingTimer.Stop()
+		p.pingTimer, p.pingC = nil, nil
+		d.ping = time.AfterFunc(p.ping, func() {
+			d.pingDue.Store(true)
+			p.kick()
+		})
+	}
+	if p.deadlineTimer != nil {
+		p.deadlineTimer.Stop()
+		p.deadlineTimer, p.deadlineC = nil, nil
+		d.deadline = time.AfterFunc(time.Until(p.deadlineAt), d.kick)
+	}
+	d.stopLeft = context.AfterFunc(ctx, d.kick)
+	d.stopShut = context.AfterFunc(p.s.base, d.kick)
+	p.kick()
+}
+
+// kick advances the stream now, in the calling goroutine, unless another
+// goroutine is advancing it: that one then looks again before it stops.
+func (p *pump) kick() {
+	d := p.drv
+	for {
+		switch d.state.Load() {
+		case driveIdle:
+			if d.state.CompareAndSwap(driveIdle, driveBusy) {
+				p.advanceAll()
+				return
+			}
+		case driveBusy:
+			if d.state.CompareAndSwap(driveBusy, driveAgain) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// more is what the run calls back after its next append.
+func (p *pump) more() {
+	p.drv.registered.Store(false)
+	p.kick()
+}
+
+// advanceAll advances the stream until it waits with nothing left to do,
+// a write must wait, or the stream ends. A panic ends the stream, not the
+// goroutine that kicked it (the producer's, or a timer's).
+func (p *pump) advanceAll() {
+	d := p.drv
+	defer func() {
+		if v := recover(); v != nil {
+			d.state.Store(driveEnded)
+			p.pk.conn.Close()
+			p.s.Logger.Error("panic in parked stream", "run", p.run.ID(), "request_id", p.reqID, "panic", v, "stack", string(debug.Stack()))
+			go p.finish(d.ctx, d.start, func() outcome { return left(errPanicked) })
+		}
+	}()
+	for {
+		switch p.advance() {
+		case advWaiting:
+			if d.state.CompareAndSwap(driveBusy, driveIdle) {
+				return
+			}
+			d.state.Store(driveBusy) // kicked meanwhile: look again
+		case advBlocked:
+			blockedWrites.Add(1)
+			go p.flushBlocked()
+			return
+		case advEnded:
+			return
+		}
+	}
+}
+
+// errPanicked is the cause of a stream that a panic ended.
+var errPanicked = errors.New("panic in the stream")
+
+// advance does what the pump's loop does in one turn, without waiting:
+// it ends the stream if its client left, the server shuts down or the
+// request's deadline came; writes what the log holds; and sends a ping
+// after a silence.
+func (p *pump) advance() advanced {
+	d := p.drv
+	switch {
+	case p.last.Terminal():
+		return p.end(p.ended)
+	case d.ctx.Err() != nil:
+		return p.end(func() outcome { return left(context.Cause(d.ctx)) })
+	case p.s.base.Err() != nil:
+		return p.end(func() outcome { return p.stop(d.ctx) })
+	case d.deadline != nil && !time.Now().Before(p.deadlineAt):
+		return p.end(func() outcome { return p.fail(errDeadline, nil) })
+	}
+	for {
+		more, err := p.fill(d.ctx)
+		if err != nil {
+			return p.end(func() outcome { return p.fail(errLogRead, err) })
+		}
+		if len(p.buf) > 0 {
+			if a, ok := p.writeNow(); !ok {
+				return a
+			}
+		} else {
+			p.passed()
+		}
+		if p.last.Terminal() || more == nil {
+			return p.end(p.ended)
+		}
+		p.release()
+		if more == ready {
+			continue
+		}
+		if d.registered.Load() {
+			break
+		}
+		d.registered.Store(true)
+		if d.notifier.Notify(p.encoded, d.more) {
+			break
+		}
+		d.registered.Store(false) // more came meanwhile: read it
+	}
+	if d.ping != nil && d.pingDue.Swap(false) {
+		if wait := p.ping - time.Since(d.lastWrite); wait > 0 {
+			d.ping.Reset(wait)
+			return advWaiting
+		}
+		p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
+		if a, ok := p.writeNow(); !ok {
+			return a
+		}
+		p.release()
+		d.ping.Reset(p.ping)
+	}
+	return advWaiting
+}
+
+// writeNow writes the buffer if the connection takes it without waiting.
+// It reports false, and what advance reports, when the write must wait or
+// failed.
+func (p *pump) writeNow() (advanced, bool) {
+	blocked, err := p.sink.(*chunkSink).writeNow(p.buf)
+	switch {
+	case err != nil:
+		return p.end(func() outcome { return left(err) }), false
+	case blocked:
+		return advBlocked, false
+	}
+	p.wrote()
+	p.drv.lastWrite = time.Now()
+	return 0, true
+}
+
+// flushBlocked finishes a write that could not go at once, in a goroutine
+// of its own, and goes on advancing the stream from there.
+func (p *pump) flushBlocked() {
+	d := p.drv
+	if err := p.sink.(*chunkSink).flush(); err != nil {
+		d.state.Store(driveEnded)
+		p.finish(d.ctx, d.start, func() outcome { return left(err) })
+		return
+	}
+	p.wrote()
+	d.lastWrite = time.Now()
+	p.release()
+	// Kicked meanwhile or not, what the log holds now and the
+	// registration for what comes next are still to see to.
+	d.state.Store(driveBusy)
+	p.advanceAll()
+}
+
+// end begins the end of a driven stream: rest decides how it ended (and
+// may write, or wait for a shutdown's drain), in the goroutine that also
+// does what the handler would have done.
+func (p *pump) end(rest func() outcome) advanced {
+	d := p.drv
+	d.state.Store(driveEnded)
+	go p.finish(d.ctx, d.start, rest)
+	return advEnded
+}
