@@ -47,6 +47,35 @@ func (c *countingConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// askAll sends req for each of the benchmark's iterations and reads each
+// response whole.
+func askAll(b *testing.B, req *http.Request) {
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// counter returns the value of the counter name in reg.
+func counter(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	fams, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	b.Fatalf("no %s", name)
+	return 0
+}
+
 // BenchmarkStreamBurst streams answers of 1,000 tokens that the generator
 // produces as fast as it can, read by a client on loopback, over each
 // transport, and reports events per second and socket writes per answer
@@ -76,17 +105,28 @@ func BenchmarkStreamBurst(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header.Set("Accept", accept)
-			b.ReportAllocs()
 			cl.writes.Store(0)
-			for b.Loop() {
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+			askAll(b, req)
 			report(b)
+		})
+	}
+	// The same with the stream parked before the burst (at its first
+	// wait, after the sources event), as a long answer's would be: driven
+	// by events (Linux), and in a goroutine of its own.
+	for _, drive := range []bool{true, false} {
+		name := map[bool]string{true: "ndjson-parked", false: "ndjson-parked-goroutine"}[drive]
+		b.Run(name, func(b *testing.B) {
+			defer func(was bool) { *rhttp.DriveParked = was }(*rhttp.DriveParked)
+			*rhttp.DriveParked = drive
+			reg := prometheus.NewRegistry()
+			m, _ := rhttp.NewMetrics(reg)
+			s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: words(tokens...)}, Store: store, Runs: memory.New(memory.Options{}), ParkAfter: time.Nanosecond, Metrics: m}
+			ts := httptest.NewServer(s.Handler())
+			defer ts.Close()
+			req, _ := http.NewRequest("GET", ts.URL+"/articles/stream?question=websocket", nil)
+			askAll(b, req)
+			b.ReportMetric(float64(b.N*(n+5))/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(counter(b, reg, "runnel_write_batches_total")/float64(b.N), "writes/answer")
 		})
 	}
 	// The same with metrics recorded, for their cost.
@@ -97,15 +137,7 @@ func BenchmarkStreamBurst(b *testing.B) {
 		ts := httptest.NewServer(s.Handler())
 		defer ts.Close()
 		req, _ := http.NewRequest("GET", ts.URL+"/articles/stream?question=websocket", nil)
-		b.ReportAllocs()
-		for b.Loop() {
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		askAll(b, req)
 		b.ReportMetric(float64(b.N*(n+5))/b.Elapsed().Seconds(), "events/s")
 	})
 	b.Run("websocket", func(b *testing.B) {

@@ -55,9 +55,9 @@ type driver struct {
 	ctx        context.Context
 	start      time.Time
 	notifier   runnel.Notifier
-	kick       func() // p.kick, made once
-	more       func() // p.more, made once
-	lastWrite  time.Time
+	kick       func()       // p.kick, made once
+	more       func()       // p.more, made once
+	lastWrite  atomic.Int64 // when the last write went out, in monoNow's time
 	ping       *time.Timer
 	deadline   *time.Timer
 	stopLeft   func() bool // the client left (ctx)
@@ -88,7 +88,8 @@ const (
 // drive turns a stream that just parked into one driven by events: the
 // pump's timers become callbacks, and the first kick runs here.
 func (p *pump) drive(ctx context.Context, start time.Time, n runnel.Notifier) {
-	d := &driver{ctx: ctx, start: start, notifier: n, lastWrite: time.Now()}
+	d := &driver{ctx: ctx, start: start, notifier: n}
+	d.lastWrite.Store(monoNow())
 	d.kick, d.more = p.kick, p.more
 	p.drv = d
 	if p.pingTimer != nil {
@@ -130,11 +131,30 @@ func (p *pump) kick() {
 	}
 }
 
-// more is what the run calls back after its next append.
+// more is what the run calls back after its next append, in the
+// producer's goroutine. An event that comes after a quiet moment is
+// written at once, by the producer; one close behind a write (a burst) is
+// left to a goroutine, so that the producer goes on appending and the
+// goroutine, when it runs, writes what piled up meanwhile together.
 func (p *pump) more() {
-	p.drv.registered.Store(false)
+	d := p.drv
+	d.registered.Store(false)
+	if time.Duration(monoNow()-d.lastWrite.Load()) < burstGap {
+		go p.kick()
+		return
+	}
 	p.kick()
 }
+
+// burstGap is how soon after a write an event counts as part of a burst.
+// Tokens paced as a model writes them (tens of milliseconds apart) are
+// each written by the producer; a generator that emits faster than this
+// has its events batched.
+const burstGap = time.Millisecond
+
+// monoNow returns the monotonic time since the process began (the time
+// processStart holds, openaiapi.go).
+func monoNow() int64 { return int64(time.Since(processStart)) }
 
 // advanceAll advances the stream until it waits with nothing left to do,
 // a write must wait, or the stream ends. A panic ends the stream, not the
@@ -214,7 +234,7 @@ func (p *pump) advance() advanced {
 		d.registered.Store(false) // more came meanwhile: read it
 	}
 	if d.ping != nil && d.pingDue.Swap(false) {
-		if wait := p.ping - time.Since(d.lastWrite); wait > 0 {
+		if wait := p.ping - time.Duration(monoNow()-d.lastWrite.Load()); wait > 0 {
 			d.ping.Reset(wait)
 			return advWaiting
 		}
@@ -240,7 +260,7 @@ func (p *pump) writeNow() (advanced, bool) {
 		return advBlocked, false
 	}
 	p.wrote()
-	p.drv.lastWrite = time.Now()
+	p.drv.lastWrite.Store(monoNow())
 	return 0, true
 }
 
@@ -254,7 +274,7 @@ func (p *pump) flushBlocked() {
 		return
 	}
 	p.wrote()
-	d.lastWrite = time.Now()
+	d.lastWrite.Store(monoNow())
 	p.release()
 	// Kicked meanwhile or not, what the log holds now and the
 	// registration for what comes next are still to see to.

@@ -426,8 +426,14 @@ func TestDrivenStreamSlowReader(t *testing.T) {
 	blocked := rhttp.BlockedWrites()
 	close(release)
 	receive(t, produced, "the generator's last token, with the client not reading")
-	if rhttp.BlockedWrites() == blocked {
-		t.Error("no write waited, though the client read nothing of 16 MiB")
+	// The stream writes on, in batches, until the sockets' buffers are
+	// full; then a write must wait.
+	limit := time.Now().Add(within)
+	for rhttp.BlockedWrites() == blocked {
+		if time.Now().After(limit) {
+			t.Fatal("no write waited, though the client read nothing of 16 MiB")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	evs := readEvents(t, body, runnel.EventDone)
 	n := 0
