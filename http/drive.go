@@ -15,7 +15,8 @@ import (
 // TLS) needs no goroutine at all while it waits: it is driven by events.
 // Whatever happens to it calls kick: an append to the run (in the
 // producer's goroutine), the ping timer, the request's deadline, the
-// client leaving, the server shutting down. kick advances the stream in
+// client leaving (the epoll watch), the server shutting down (Run, through
+// the server's set of parked streams). kick advances the stream in
 // the goroutine that calls it: it reads what the log has, writes it with
 // one write that does not wait, and registers for the next append. So
 // the producer of a run with one reader writes that reader's events
@@ -60,11 +61,9 @@ type driver struct {
 	lastWrite  atomic.Int64 // when the last write went out, in monoNow's time
 	ping       *time.Timer
 	deadline   *time.Timer
-	stopLeft   func() bool // the client left (ctx)
-	stopShut   func() bool // the server shuts down (s.base)
 }
 
-// stop ends the registrations that kick the stream.
+// stop stops the timers that kick the stream.
 func (d *driver) stop() {
 	if d.ping != nil {
 		d.ping.Stop()
@@ -72,8 +71,6 @@ func (d *driver) stop() {
 	if d.deadline != nil {
 		d.deadline.Stop()
 	}
-	d.stopLeft()
-	d.stopShut()
 }
 
 // What advance reports.
@@ -85,13 +82,19 @@ const (
 	advEnded                   // the stream's end has begun
 )
 
-// drive turns a stream that just parked into one driven by events: the
-// pump's timers become callbacks, and the first kick runs here.
-func (p *pump) drive(ctx context.Context, start time.Time, n runnel.Notifier) {
+// newDriver readies a stream that is parking to be driven by events: the
+// pump's timers become callbacks. drive then starts it.
+func (p *pump) newDriver(ctx context.Context, start time.Time, n runnel.Notifier) {
 	d := &driver{ctx: ctx, start: start, notifier: n}
 	d.lastWrite.Store(monoNow())
 	d.kick, d.more = p.kick, p.more
-	p.drv = d
+	p.drv, p.pk.gone = d, d.kick
+}
+
+// drive starts a stream that newDriver readied: it turns the pump's
+// timers into callbacks, and runs the first kick here.
+func (p *pump) drive() {
+	d := p.drv
 	if p.pingTimer != nil {
 		p.pingTimer.Stop()
 		p.pingTimer, p.pingC = nil, nil
@@ -105,8 +108,6 @@ func (p *pump) drive(ctx context.Context, start time.Time, n runnel.Notifier) {
 		p.deadlineTimer, p.deadlineC = nil, nil
 		d.deadline = time.AfterFunc(time.Until(p.deadlineAt), d.kick)
 	}
-	d.stopLeft = context.AfterFunc(ctx, d.kick)
-	d.stopShut = context.AfterFunc(p.s.base, d.kick)
 	p.kick()
 }
 

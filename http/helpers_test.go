@@ -2,10 +2,12 @@ package http_test
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel"
 	rhttp "github.com/runnel/runnel/http"
@@ -185,6 +187,35 @@ func newServer(t testing.TB, gen runnel.Generator, opt ...func(*rhttp.Server)) (
 }
 
 // collect asks question and returns the events the client passed on.
+// runServer serves s with Run on a loopback port (its streams parked as
+// testParking says) until stop, and returns the address and what Run
+// returns.
+func runServer(t *testing.T, s *rhttp.Server) (addr string, stop context.CancelFunc, ran <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	testParking(s)
+	go func() { errc <- s.Run(ctx, ln) }()
+	return ln.Addr().String(), stop, errc
+}
+
+// ranClean checks that Run returned nil, soon after its shutdown began.
+func ranClean(t *testing.T, ran <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after shutdown")
+	}
+}
+
 func collect(t *testing.T, url, question string) ([]runnel.Event, error) {
 	t.Helper()
 	var got []runnel.Event

@@ -49,7 +49,7 @@ type parking struct {
 	cancel  context.CancelCauseFunc
 	watched chan struct{} // closed when the watching goroutine returns; nil when epoll watches (watch_linux.go)
 	extra   bool          // the client sent bytes the connection cannot give back to net/http
-	stopCut func() bool
+	gone    func()        // for a driven stream, kicks it when epoll sees the client leave
 
 	rc      syscall.RawConn // for epoll
 	fd, gen int32
@@ -91,21 +91,77 @@ func (p *pump) park(ctx context.Context, start time.Time) bool {
 	pk.conn = conn
 	var pctx context.Context
 	pctx, pk.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
-	// When the shutdown grace runs out the connection closes, as
-	// http.Server.Close would close it were it still net/http's.
-	pk.stopCut = context.AfterFunc(p.s.cut, func() { conn.Close() })
 	p.sink = &chunkSink{pk: pk, timeout: p.s.writeTimeout()}
 	p.s.Metrics.parked(1)
+	if n, ok := p.run.(runnel.Notifier); ok && driveParked {
+		p.newDriver(pctx, start, n) // before the watch, which may kick it
+	}
 	if !startWatch(pk) {
+		p.drv, pk.gone = nil, nil // driven only where epoll watches
 		pk.watched = make(chan struct{})
 		go pk.watch()
 	}
-	if n, ok := p.run.(runnel.Notifier); ok && pk.rc != nil && driveParked {
-		p.drive(pctx, start, n)
+	// At shutdown a driven stream is kicked, and when the shutdown grace
+	// runs out the connection closes, as http.Server.Close would close
+	// it were it still net/http's.
+	p.s.parked.add(p, p.s.cut)
+	if p.drv != nil {
+		p.drive()
 	} else {
 		go p.resume(pctx, start)
 	}
 	return true
+}
+
+// parkedSet is the set of a server's parked streams, for its shutdown.
+type parkedSet struct {
+	mu sync.Mutex
+	m  map[*pump]struct{}
+}
+
+// add adds p, and closes its connection if the shutdown grace (cut) ran
+// out already.
+func (ps *parkedSet) add(p *pump, cut context.Context) {
+	ps.mu.Lock()
+	if ps.m == nil {
+		ps.m = make(map[*pump]struct{})
+	}
+	ps.m[p] = struct{}{}
+	ps.mu.Unlock()
+	if cut.Err() != nil {
+		p.pk.conn.Close()
+	}
+}
+
+func (ps *parkedSet) remove(p *pump) {
+	ps.mu.Lock()
+	delete(ps.m, p)
+	ps.mu.Unlock()
+}
+
+// each calls f for each parked stream, with the set locked: f must not
+// block.
+func (ps *parkedSet) each(f func(*pump)) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for p := range ps.m {
+		f(p)
+	}
+}
+
+// shutDown kicks every driven stream once the server's base context has
+// ended, so that each drains and ends (the others wait on s.stopping).
+func (ps *parkedSet) shutDown() {
+	ps.each(func(p *pump) {
+		if p.drv != nil {
+			go p.kick()
+		}
+	})
+}
+
+// cut closes the connection of every parked stream.
+func (ps *parkedSet) cut() {
+	ps.each(func(p *pump) { p.pk.conn.Close() })
 }
 
 // watch reads from a parked stream's connection until the client closes
@@ -169,7 +225,7 @@ func (p *pump) finish(ctx context.Context, start time.Time, rest func() outcome)
 func (p *pump) finishParked(o outcome) {
 	pk := p.pk
 	defer pk.cancel(nil)
-	defer pk.stopCut()
+	defer p.s.parked.remove(p)
 	// The watch stops before the last chunk goes out: a keep-alive client
 	// sends its next request only once it has read this response whole,
 	// and that request is net/http's to read.

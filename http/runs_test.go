@@ -697,15 +697,8 @@ func TestWebSocketShutdown(t *testing.T) {
 	g := newGate()
 	store := newMemStore(testArticles...)
 	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: g}, Store: store, Runs: memory.New(memory.Options{})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	ran := make(chan error, 1)
-	testParking(s)
-	go func() { ran <- s.Run(ctx, ln) }()
-	conn, _, err := websocket.Dial(t.Context(), "ws://"+ln.Addr().String()+"/runs/ws?question=websocket", nil)
+	addr, stop, ran := runServer(t, s)
+	conn, _, err := websocket.Dial(t.Context(), "ws://"+addr+"/runs/ws?question=websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,9 +716,7 @@ func TestWebSocketShutdown(t *testing.T) {
 	if st := websocket.CloseStatus(err); st != websocket.StatusGoingAway {
 		t.Errorf("then %v, want close status 1001", err)
 	}
-	if err := <-ran; err != nil {
-		t.Errorf("Run = %v", err)
-	}
+	ranClean(t, ran)
 }
 
 // TestRunIDs: every stream names its run in a header, ids are distinct and

@@ -106,6 +106,7 @@ type Server struct {
 	cutNow    context.CancelFunc
 	streams   sync.WaitGroup    // pumps
 	back      *handbackListener // where parked streams give their connections back; set by Run
+	parked    parkedSet
 	producers sync.WaitGroup
 }
 
@@ -239,6 +240,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.Logger.Info("shutting down", "grace", grace)
 	close(s.stopping)
 	s.stop(errShutdown)
+	s.parked.shutDown()
 	// Streams get the grace to write their error event and end; a stream
 	// whose reader does not take it (a client that stopped reading) is cut
 	// when the grace runs out, with its connection, never later.
@@ -255,6 +257,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case <-sctx.Done():
 		s.Logger.Warn("shutdown grace ran out; closing the connections still open", "grace", grace)
 		s.cutNow()
+		s.parked.cut()
 		srv.Close()
 		<-drained
 	}

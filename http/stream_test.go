@@ -426,28 +426,45 @@ func TestShutdownEndsStreams(t *testing.T) {
 	})
 	store := newMemStore(testArticles...)
 	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: gen}, Store: store, Runs: memory.New(memory.Options{})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	ran := make(chan error, 1)
-	testParking(s)
-	go func() { ran <- s.Run(ctx, ln) }()
+	addr, stop, ran := runServer(t, s)
 	go func() { <-started; stop() }()
-	_, err = collect(t, "http://"+ln.Addr().String(), "websocket")
+	_, err := collect(t, "http://"+addr, "websocket")
 	var re *runnel.Error
 	if !errors.As(err, &re) || re.Code != runnel.EUNAVAILABLE || !re.Retryable {
 		t.Errorf("Ask = %v, want a retryable %s error", err, runnel.EUNAVAILABLE)
 	}
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Errorf("Run = %v", err)
+	ranClean(t, ran)
+}
+
+// A stream whose generator does not stop when told (it ignores its
+// context) still ends at shutdown with a retryable error event, parked or
+// not: the stream, idle with its token written, drains for a moment, then
+// says why it ends.
+func TestShutdownEndsStreamsOfAStuckGenerator(t *testing.T) {
+	hold := make(chan struct{})
+	gen := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		emit("begun ")
+		<-hold
+		return runnel.Done{}, ctx.Err()
+	})
+	store := newMemStore(testArticles...)
+	s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: gen}, Store: store, Runs: memory.New(memory.Options{}),
+		// No ping wakes the stream, and its own error comes long before
+		// the cut.
+		PingInterval: time.Hour, ShutdownTimeout: 20 * time.Second}
+	addr, stop, ran := runServer(t, s)
+	err := rhttp.NewClient("http://"+addr).Ask(t.Context(), "websocket", func(e runnel.Event) error {
+		if e.Type == runnel.EventToken {
+			stop() // the token is the client's; the stream waits
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after shutdown")
+		return nil
+	})
+	var re *runnel.Error
+	if !errors.As(err, &re) || re.Code != runnel.EUNAVAILABLE || !re.Retryable {
+		t.Errorf("Ask = %v, want a retryable %s error", err, runnel.EUNAVAILABLE)
 	}
+	close(hold)
+	ranClean(t, ran)
 }
 
 func TestArticlesAPI(t *testing.T) {

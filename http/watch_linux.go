@@ -132,6 +132,9 @@ func (w *epollWatch) loop() {
 			}
 			w.forget(pk)
 			pk.cancel(errClientGone)
+			if pk.gone != nil {
+				go pk.gone()
+			}
 		}
 		if len(w.conns) == 0 {
 			w.running = false
