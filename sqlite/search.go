@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -166,7 +168,7 @@ func (s *Store) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel
 		return nil, context.Cause(ctx)
 	}
 	runtime.Gosched()
-	ps, err := s.search(ctx, qwords, q, limit)
+	ps, err := s.searchApart(ctx, qwords, q, limit)
 	<-s.turns
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %q: %w", q.Terms, err)
@@ -180,6 +182,77 @@ type hit struct {
 	id    int64
 	art   *artInfo
 	score float64
+}
+
+// searchApart runs search on one of the store's search goroutines and
+// waits for it. A search needs a deep stack (SQLite's, for the index's
+// catch-up, and the ranking's), and a goroutine's stack keeps the size it
+// grew to until a collection finds it mostly unused: run in the
+// question's goroutine, which then waits for its generator for the rest
+// of the answer, the search would leave every open stream holding 16 KiB
+// of stack or more instead of 8 (docs/design.md, "Searches run apart").
+// The search goroutines keep their stacks from one search to the next;
+// there are as many as searches may run at once (turns), started as they
+// are first needed, and they end when the store closes.
+func (s *Store) searchApart(ctx context.Context, qwords []string, q runnel.Query, limit int) ([]runnel.Passage, error) {
+	j := &searchJob{ctx: ctx, qwords: qwords, q: q, limit: limit, done: make(chan struct{})}
+	select {
+	case s.searches <- j:
+	default:
+		if s.searchers.Add(1) <= int32(cap(s.turns)) {
+			go s.searcher(j)
+		} else {
+			s.searchers.Add(-1)
+			select {
+			case s.searches <- j: // one is about to be free: the caller holds a turn
+			case <-s.closed:
+				return nil, errors.New("the store is closed")
+			}
+		}
+	}
+	<-j.done
+	if j.panic != "" {
+		panic("sqlite: search: " + j.panic)
+	}
+	return j.ps, j.err
+}
+
+// searchJob is one search for a search goroutine.
+type searchJob struct {
+	ctx    context.Context
+	qwords []string
+	q      runnel.Query
+	limit  int
+	done   chan struct{}
+
+	ps    []runnel.Passage
+	err   error
+	panic string // a panic in the search, with its stack, panicked again by searchApart
+}
+
+// searcher runs j and the searches that come after it, until the store
+// closes.
+func (s *Store) searcher(j *searchJob) {
+	defer s.searchers.Add(-1)
+	for {
+		s.run(j)
+		select {
+		case j = <-s.searches:
+		case <-s.closed:
+			return
+		}
+	}
+}
+
+// run runs one search job; a panic becomes the job's, not the process's.
+func (s *Store) run(j *searchJob) {
+	defer close(j.done)
+	defer func() {
+		if v := recover(); v != nil {
+			j.panic = fmt.Sprintf("%v\n\n%s", v, debug.Stack())
+		}
+	}()
+	j.ps, j.err = s.search(j.ctx, j.qwords, j.q, j.limit)
 }
 
 func (s *Store) search(ctx context.Context, qwords []string, q runnel.Query, limit int) ([]runnel.Passage, error) {

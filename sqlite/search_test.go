@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel"
 )
@@ -575,5 +577,50 @@ func TestSearchTakesTurns(t *testing.T) {
 	}
 	if n := len(s.turns); n != cap(s.turns)-1 {
 		t.Fatalf("turns taken after the search: %d, want %d (it gave its turn back)", n, cap(s.turns)-1)
+	}
+}
+
+// Searches run on the store's own goroutines, no more of them than may
+// search at once, which stay for the next searches and end when the store
+// closes.
+func TestSearchGoroutines(t *testing.T) {
+	s := searchCorpus(t)
+	q, err := runnel.ParseQuestion("how do websockets work", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			ps, err := s.Search(context.Background(), q, 8)
+			if err == nil && (len(ps) == 0 || ps[0].Slug != "websockets") {
+				err = fmt.Errorf("first passage of %d from %v, want websockets", len(ps), slugsOf(ps))
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.searchers.Load(); n < 1 || n > int32(cap(s.turns)) {
+		t.Errorf("%d search goroutines after 50 searches, want 1 to %d", n, cap(s.turns))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	limit := time.Now().Add(5 * time.Second)
+	for s.searchers.Load() > 0 {
+		if time.Now().After(limit) {
+			t.Fatalf("%d search goroutines left after Close", s.searchers.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.Search(context.Background(), q, 8); err == nil {
+		t.Error("Search after Close succeeded")
 	}
 }

@@ -55,10 +55,14 @@ type Store struct {
 	ranking atomic.Pointer[Ranking] // nil means DefaultRanking
 	stmts   stmtCache               // prepared read statements
 
-	idx     atomic.Pointer[index] // the full-text index, in memory (index.go)
-	turns   chan struct{}         // a token for each search that may run at once (Search)
-	syncMu  sync.Mutex            // held while the index changes: by a write, or applying the changes table
-	writeMu sync.Mutex            // held by a write from its transaction to its update of the index
+	idx   atomic.Pointer[index] // the full-text index, in memory (index.go)
+	turns chan struct{}         // a token for each search that may run at once (Search)
+
+	searches  chan *searchJob // to an idle search goroutine (searchApart)
+	searchers atomic.Int32    // search goroutines running
+	closed    chan struct{}   // closed by Close: the search goroutines end
+	syncMu    sync.Mutex      // held while the index changes: by a write, or applying the changes table
+	writeMu   sync.Mutex      // held by a write from its transaction to its update of the index
 
 	closeOnce sync.Once
 	closeErr  error
@@ -75,7 +79,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{path: path, turns: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	s := &Store{path: path, turns: make(chan struct{}, runtime.GOMAXPROCS(0)), searches: make(chan *searchJob), closed: make(chan struct{})}
 
 	// The pragmas go in the DSN because database/sql opens connections when
 	// it likes: a pragma run once on Open would reach one connection only.
@@ -157,6 +161,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) close() error {
+	close(s.closed)
 	var errs []error
 	if s.rw != nil {
 		if _, err := s.rw.Exec("PRAGMA optimize"); err != nil {

@@ -44,6 +44,7 @@ func main() {
 		interval = flag.Duration("interval", 10*time.Millisecond, "pause between tokens; 0 for none")
 		logLevel = flag.String("log-level", "warn", "log level: debug, info, warn or error")
 		debug    = flag.String("pprof", "", "serve net/http/pprof on `host:port` (a listener of its own), for profiles under load")
+		park     = flag.Duration("park-after", 0, "park streams open this long, as serve's --park-after; 0 for the server's default")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 || *tokens < 0 || *interval < 0 {
@@ -60,13 +61,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *db, *logLevel, paced.Generator{Tokens: *tokens, Interval: *interval}); err != nil {
+	if err := run(ctx, *addr, *db, *logLevel, *park, paced.Generator{Tokens: *tokens, Interval: *interval}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, addr, db, logLevel string, gen runnel.Generator) error {
+func run(ctx context.Context, addr, db, logLevel string, parkAfter time.Duration, gen runnel.Generator) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", logLevel)
@@ -80,6 +81,7 @@ func run(ctx context.Context, addr, db, logLevel string, gen runnel.Generator) e
 	defer closeStore()
 
 	srv := newServer(store, logger, gen)
+	srv.ParkAfter = parkAfter
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
