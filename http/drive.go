@@ -88,11 +88,14 @@ func (p *pump) newDriver(ctx context.Context, start time.Time, n runnel.Notifier
 	d := &driver{ctx: ctx, start: start, notifier: n}
 	d.lastWrite.Store(monoNow())
 	d.kick, d.more = p.kick, p.more
+	// Busy until drive has set it up: a kick meanwhile (the client
+	// leaving at once) is seen when drive advances it.
+	d.state.Store(driveBusy)
 	p.drv, p.pk.gone = d, d.kick
 }
 
 // drive starts a stream that newDriver readied: it turns the pump's
-// timers into callbacks, and runs the first kick here.
+// timers into callbacks, and advances the stream the first time, here.
 func (p *pump) drive() {
 	d := p.drv
 	if p.pingTimer != nil {
@@ -108,7 +111,7 @@ func (p *pump) drive() {
 		p.deadlineTimer, p.deadlineC = nil, nil
 		d.deadline = time.AfterFunc(time.Until(p.deadlineAt), d.kick)
 	}
-	p.kick()
+	p.advanceAll()
 }
 
 // kick advances the stream now, in the calling goroutine, unless another

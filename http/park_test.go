@@ -454,3 +454,47 @@ func TestDrivenStreamSlowReader(t *testing.T) {
 	}
 	waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
 }
+
+// A stream that may park on a server Run does not serve (a handler
+// mounted on a server of one's own) says in its headers that the
+// connection closes after it: nothing could give the connection back to
+// that server. A keep-alive client then asks its next question on a new
+// connection, instead of on one about to close.
+func TestParkedStreamWithoutHandbackSaysClose(t *testing.T) {
+	defer goleak.VerifyNone(t, leakOptions()...)
+	store := newMemStore(testArticles...)
+	s := &rhttp.Server{
+		Answerer: &runnel.Answerer{Searcher: store, Generator: words("one ", "two")}, Store: store,
+		Runs: memory.New(memory.Options{}), ParkAfter: time.Nanosecond,
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	for i := range 3 {
+		resp, err := http.Post(ts.URL+"/articles/stream", "application/json", strings.NewReader(`{"question":"websocket"}`))
+		if err != nil {
+			t.Fatalf("question %d: %v", i, err)
+		}
+		if !resp.Close {
+			t.Errorf("question %d: no Connection: close (header %q)", i, resp.Header.Get("Connection"))
+		}
+		evs := readEvents(t, bufio.NewReader(resp.Body), runnel.EventDone)
+		resp.Body.Close()
+		if text := tokenText(evs); text != "one two" {
+			t.Errorf("question %d: %q", i, text)
+		}
+	}
+	// Served by Run, the same stream keeps its connection.
+	addr, _, stop := runParking(t, gateServer(words("one ", "two")))
+	defer stop()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections() // before stop, which would wait for it
+	resp, err := client.Get("http://" + addr + "/articles/stream?question=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Close {
+		t.Error("a stream served by Run says Connection: close")
+	}
+	readEvents(t, bufio.NewReader(resp.Body), runnel.EventDone)
+}

@@ -434,8 +434,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, run runnel.Run, 
 			done()
 		}
 	}()
+	pk := s.parking(w, r, done) // before the headers go out
 	if p := s.newPump(w, r, run, after, enc, cp, reqID); p != nil {
-		p.pk = s.parking(w, r, done)
+		p.pk = pk
 		parked = p.serve(r.Context())
 	}
 }
@@ -458,6 +459,13 @@ func (s *Server) parking(w http.ResponseWriter, r *http.Request, done func()) *p
 	}
 	if after < 0 || s.AwaitProducers || r.ProtoMajor != 1 || r.ProtoMinor < 1 || trackerOf(r) != nil {
 		return nil
+	}
+	if s.back == nil {
+		// Nothing could take the connection back after a parked stream:
+		// the client must not send another request on it. (Said in the
+		// headers, which go out before the stream parks, it costs a short
+		// answer that never parks its keep-alive too.)
+		w.Header().Set("Connection", "close")
 	}
 	return &parking{w: w, at: time.Now().Add(after), keep: !r.Close, rec: recorderOf(w), done: done}
 }

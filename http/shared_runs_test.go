@@ -50,12 +50,20 @@ func init() {
 	}
 }
 
+// testParks reports whether testParking parks the streams: those of a
+// server that Run does not serve then close their connection at the end,
+// and say so (Connection: close).
+func testParks() bool {
+	park := os.Getenv("RUNNEL_TEST_PARK")
+	return park == "1" || park == "goroutine"
+}
+
 // testParking makes s park its streams at their first wait with
 // RUNNEL_TEST_PARK=1 (or goroutine), so that the stream tests run against
 // parked streams as well (make test runs them every way). A test that set
 // its own ParkAfter keeps it.
 func testParking(s *rhttp.Server) {
-	if park := os.Getenv("RUNNEL_TEST_PARK"); (park == "1" || park == "goroutine") && s.ParkAfter == 0 {
+	if testParks() && s.ParkAfter == 0 {
 		s.ParkAfter = time.Nanosecond
 	}
 }
