@@ -205,19 +205,8 @@ func TestParkedStreamPipelinedRequest(t *testing.T) {
 	g := newGate()
 	addr, _, stop := runParking(t, gateServer(g))
 	defer stop()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br, body := dialStream(t, addr, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	defer conn.Close()
-	io.WriteString(conn, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := bufio.NewReader(resp.Body)
-	readEvents(t, body, runnel.EventSources)
 	g.give(t, "one ")
 	close(g.release)
 	readEvents(t, body, runnel.EventDone)
@@ -278,19 +267,8 @@ func TestParkedStreamNextRequestEarly(t *testing.T) {
 	g := newGate()
 	addr, _, stop := runParking(t, gateServer(g))
 	defer stop()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br, body := dialStream(t, addr, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n") // parked by now
 	defer conn.Close()
-	io.WriteString(conn, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := bufio.NewReader(resp.Body)
-	readEvents(t, body, runnel.EventSources) // parked by now
 	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	g.give(t, "one ")
 	close(g.release)
@@ -299,7 +277,7 @@ func TestParkedStreamNextRequestEarly(t *testing.T) {
 		t.Fatalf("the response did not end cleanly: %v", err)
 	}
 	conn.SetReadDeadline(time.Now().Add(within))
-	resp, err = http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("the request sent early: %v", err)
 	}
@@ -368,18 +346,29 @@ func TestDrivenStreamsHoldNoGoroutine(t *testing.T) {
 // waits for its generator, and parks), and the connection.
 func openStream(t *testing.T, addr string) (*bufio.Reader, net.Conn) {
 	t.Helper()
+	conn, _, body := dialStream(t, addr, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n")
+	return body, conn
+}
+
+// dialStream sends raw, which starts with a question, on a connection of
+// its own, reads the response up to the sources event, and returns the
+// connection, its reader (for responses that follow) and the body.
+func dialStream(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader, *bufio.Reader) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(conn, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	io.WriteString(conn, raw)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
+		conn.Close()
 		t.Fatal(err)
 	}
 	body := bufio.NewReader(resp.Body)
 	readEvents(t, body, runnel.EventSources)
-	return body, conn
+	return conn, br, body
 }
 
 // tokenText joins the text of the token events in evs.
