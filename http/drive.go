@@ -242,12 +242,12 @@ func (p *pump) advance() advanced {
 			d.ping.Reset(wait)
 			return advWaiting
 		}
+		d.ping.Reset(p.ping) // first: a ping that must wait still counts
 		p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
 		if a, ok := p.writeNow(); !ok {
 			return a
 		}
 		p.release()
-		d.ping.Reset(p.ping)
 	}
 	return advWaiting
 }
