@@ -34,13 +34,15 @@ lambda:
 ## test: every test (formatting, vet, race-enabled unit and end-to-end tests),
 ## the stream tests again with every stream parked at its first wait (driven
 ## by events, then each in a goroutine of its own), and again with runs kept
-## in Redis, then the JS client's and the page's tests
+## in Redis (streams not parked, then parked), then the JS client's and the
+## page's tests
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	bash scripts/ensure-redis.sh
 	RUNNEL_TEST_PARK=1 $(GO) test -race -count=1 -timeout 10m ./http/
 	RUNNEL_TEST_PARK=goroutine $(GO) test -race -count=1 -timeout 10m ./http/
 	RUNNEL_TEST_RUNS=redis $(GO) test -race -count=1 -timeout 10m ./http/
+	RUNNEL_TEST_RUNS=redis RUNNEL_TEST_PARK=1 $(GO) test -race -count=1 -timeout 10m ./http/
 	$(MAKE) test-js
 
 ## test-js: the JS client in Node (node --test), then the page and the client in

@@ -89,16 +89,19 @@ type Run interface {
 	Attach() (detach func())
 }
 
-// A Notifier is a Run that can call a function when it has more to read,
-// instead of closing the channel Read returns: a reader that waits this way
-// needs no goroutine of its own while the run is quiet. Runs kept in this
-// process's memory implement it.
+// A Notifier is a Run that can call a function when it may have more to
+// read, instead of closing the channel Read returns: a reader that waits
+// this way needs no goroutine of its own while the run is quiet. Runs kept
+// in this process's memory and runs in Redis implement it.
 type Notifier interface {
-	// Notify arranges for f to be called once, after the next event after
-	// after is appended (or the run ends). It reports false, and keeps
-	// nothing, when Read would already return an event or io.EOF: the
-	// caller reads instead. f is called in the goroutine that appends,
-	// after the run's own locks are released; it must not block, and it
-	// may Read and Notify again.
+	// Notify arranges for f to be called once, when there may be an event
+	// after after (or the run ended), as the channel the last Read after
+	// after returned would be closed. It reports false, and keeps nothing,
+	// when the caller should Read instead: there is more already, or
+	// (runs in Redis) the last Read was not after after. f may Read and
+	// Notify again; it must not block the goroutine it is called in,
+	// which is the one that appends (runs in memory, after their locks are
+	// released) or one of its own (runs in Redis, where a Read is a round
+	// trip).
 	Notify(after int, f func()) bool
 }

@@ -287,58 +287,66 @@ func TestParkedStreamNextRequestEarly(t *testing.T) {
 	}
 }
 
-// Parked streams on Linux, with runs in memory, are driven by events: an
-// open stream whose generator waits holds its producer's goroutine and no
-// other, and the producer's appends still reach every client at once.
+// Parked streams on Linux are driven by events, with runs in memory or in
+// Redis: an open stream whose generator waits holds its producer's
+// goroutine and no other, and the producer's appends still reach every
+// client at once.
 func TestDrivenStreamsHoldNoGoroutine(t *testing.T) {
 	if runtime.GOOS != "linux" || !*rhttp.DriveParked {
 		t.Skip("parked streams are not driven by events here")
 	}
 	defer goleak.VerifyNone(t, leakOptions()...)
-	release := make(chan struct{})
-	s := gateServer(runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return runnel.Done{}, ctx.Err()
-		}
-		for _, tok := range []string{"one ", "two ", "three"} {
-			if err := emit(tok); err != nil {
-				return runnel.Done{}, err
+	for _, where := range []string{"memory", "redis"} {
+		t.Run(where, func(t *testing.T) {
+			release := make(chan struct{})
+			s := gateServer(runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return runnel.Done{}, ctx.Err()
+				}
+				for _, tok := range []string{"one ", "two ", "three"} {
+					if err := emit(tok); err != nil {
+						return runnel.Done{}, err
+					}
+				}
+				return runnel.Done{FinishReason: "stop"}, nil
+			}))
+			if where == "redis" {
+				s.Runs = redisRuns(t, 0)
 			}
-		}
-		return runnel.Done{FinishReason: "stop"}, nil
-	}))
-	addr, reg, stop := runParking(t, s)
-	defer stop()
-	const streams = 20
-	before := runtime.NumGoroutine()
-	bodies := make([]*bufio.Reader, streams)
-	for i := range bodies {
-		var conn net.Conn
-		bodies[i], conn = openStream(t, addr)
-		defer conn.Close()
+			addr, reg, stop := runParking(t, s)
+			defer stop()
+			const streams = 20
+			before := runtime.NumGoroutine()
+			bodies := make([]*bufio.Reader, streams)
+			for i := range bodies {
+				var conn net.Conn
+				bodies[i], conn = openStream(t, addr)
+				defer conn.Close()
+			}
+			waitFor(t, func() bool { return parkedStreams(t, reg) == streams })
+			// Each stream's producer, and the epoll set's goroutine; a
+			// stream kept in a goroutine of its own would make this twice
+			// as many. The goroutines net/http served the requests in end
+			// a moment after their streams park.
+			limit := time.Now().Add(within)
+			for n := runtime.NumGoroutine() - before; n >= streams*3/2; n = runtime.NumGoroutine() - before {
+				if time.Now().After(limit) {
+					t.Fatalf("%d goroutines for %d parked streams, want about one a stream", n, streams)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(release)
+			for i, body := range bodies {
+				evs := readEvents(t, body, runnel.EventDone)
+				if text := tokenText(evs); text != "one two three" {
+					t.Errorf("stream %d: %q, want the three tokens", i, text)
+				}
+			}
+			waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
+		})
 	}
-	waitFor(t, func() bool { return parkedStreams(t, reg) == streams })
-	// Each stream's producer, and the epoll set's goroutine; a stream kept
-	// in a goroutine of its own would make this twice as many. The
-	// goroutines net/http served the requests in end a moment after
-	// their streams park.
-	limit := time.Now().Add(within)
-	for n := runtime.NumGoroutine() - before; n >= streams*3/2; n = runtime.NumGoroutine() - before {
-		if time.Now().After(limit) {
-			t.Fatalf("%d goroutines for %d parked streams, want about one a stream", n, streams)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	close(release)
-	for i, body := range bodies {
-		evs := readEvents(t, body, runnel.EventDone)
-		if text := tokenText(evs); text != "one two three" {
-			t.Errorf("stream %d: %q, want the three tokens", i, text)
-		}
-	}
-	waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
 }
 
 // openStream asks addr a question on a connection of its own and returns

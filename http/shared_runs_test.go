@@ -29,9 +29,16 @@ func sharedRuns(t testing.TB, runs runnel.Runs) runnel.Runs {
 	if !ok {
 		return runs
 	}
+	return redisRuns(t, mem.Linger())
+}
+
+// redisRuns returns runs kept in a redis-server of the test's own, closed
+// when the test ends; the test is skipped where there is no redis-server.
+func redisRuns(t testing.TB, linger time.Duration) *redis.Runs {
+	t.Helper()
 	srv := redistest.Start(t)
 	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
-	rs := redis.New(context.Background(), c, redis.Options{Linger: mem.Linger(), Lease: time.Second})
+	rs := redis.New(context.Background(), c, redis.Options{Linger: linger, Lease: time.Second})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

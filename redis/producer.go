@@ -391,7 +391,22 @@ func (rs *Runs) stopLocal(id string) {
 type follow struct {
 	readers    int
 	wake       chan struct{} // closed when there may be more; made by a Read
+	waiters    []func()      // called when wake is closed (Notify)
 	subscribed bool
+}
+
+// wait registers f to be called, in a goroutine of its own, when wake (a
+// channel wakeFor returned for run id) is closed. It reports false if it
+// is closed already.
+func (rs *Runs) wait(id string, wake <-chan struct{}, f func()) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	fl := rs.follows[id]
+	if fl == nil || fl.wake == nil || (<-chan struct{})(fl.wake) != wake {
+		return false
+	}
+	fl.waiters = append(fl.waiters, f)
+	return true
 }
 
 // wakeFor returns the channel closed at the next notification for run id.
@@ -418,6 +433,10 @@ func (rs *Runs) notify(id string) {
 			close(f.wake)
 			f.wake = nil
 		}
+		for _, w := range f.waiters {
+			go w()
+		}
+		f.waiters = nil
 		if f.readers == 0 {
 			delete(rs.follows, id)
 		}

@@ -245,6 +245,37 @@ type run struct {
 	mu       sync.Mutex
 	seen     int
 	seenWake <-chan struct{}
+
+	// The channel the last Read that found nothing returned, and the
+	// event it read after: what Notify waits on.
+	lastWake  <-chan struct{}
+	lastAfter int
+}
+
+// waiting records that a Read after after found nothing, and returns its
+// channel.
+func (r *run) waiting(after int, wake <-chan struct{}) <-chan struct{} {
+	r.mu.Lock()
+	r.lastWake, r.lastAfter = wake, after
+	r.mu.Unlock()
+	return wake
+}
+
+// Notify implements runnel.Notifier: f is called, in a goroutine of its
+// own, when the channel the last Read after after returned is closed (an
+// append was published, or a third of a lease went by). It reports false
+// when there was no such Read, or the channel is closed already: a read
+// is a round trip to Redis, which the goroutine that notifies must not
+// wait for.
+func (r *run) Notify(after int, f func()) bool {
+	after = max(after, -1)
+	r.mu.Lock()
+	wake, at := r.lastWake, r.lastAfter
+	r.mu.Unlock()
+	if wake == nil || at != after {
+		return false
+	}
+	return r.rs.wait(r.id, wake, f)
 }
 
 func (r *run) ID() string { return r.id }
@@ -280,7 +311,7 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 		case len(dst) > 0:
 			return dst, nil, nil
 		default:
-			return dst, wake, nil
+			return dst, r.waiting(after, wake), nil
 		}
 	}
 	r.mu.Lock()
@@ -290,7 +321,7 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 		select {
 		case <-seenWake:
 		default:
-			return dst, seenWake, nil
+			return dst, r.waiting(after, seenWake), nil
 		}
 	}
 	for try := 0; ; try++ {
@@ -336,7 +367,7 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 			}
 			continue
 		}
-		return dst, wake, nil
+		return dst, r.waiting(after, wake), nil
 	}
 }
 

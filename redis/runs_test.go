@@ -524,3 +524,58 @@ func TestRedisBackEmpty(t *testing.T) {
 		t.Errorf("a run after Redis came back empty: %d events, %v", len(evs), err)
 	}
 }
+
+// TestNotify checks that a reader on another replica can wait through
+// Notify instead of the channel Read returns: it is called back once an
+// append is published, and Notify refuses when the reader's last Read was
+// not where it says it is.
+func TestNotify(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := replica(t, srv, redis.Options{}), replica(t, srv, redis.Options{})
+	run := create(t, a, nil)
+	other, err := b.Get(t.Context(), run.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	detach := other.Attach()
+	defer detach()
+	n, ok := other.(runnel.Notifier)
+	if !ok {
+		t.Fatal("a run in Redis is not a runnel.Notifier")
+	}
+	if n.Notify(-1, func() {}) {
+		t.Error("Notify before any Read = true, want false")
+	}
+	if evs, more, err := other.Read(t.Context(), -1, nil); len(evs) != 0 || more == nil || err != nil {
+		t.Fatalf("Read of an empty live run = %v, %v, %v", evs, more, err)
+	}
+	if n.Notify(3, func() {}) {
+		t.Error("Notify after 3 when the last Read was after -1 = true, want false")
+	}
+	called := make(chan struct{}, 2)
+	if !n.Notify(-1, func() { called <- struct{}{} }) {
+		t.Fatal("Notify after the Read that found nothing = false, want true")
+	}
+	if _, err := run.Append(t.Context(), head[0]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify's function was not called after an append")
+	}
+	// Called once: the registration is spent, and the channel it waited
+	// on is closed, so Notify refuses until the reader reads again.
+	if n.Notify(-1, func() { called <- struct{}{} }) {
+		t.Error("Notify on a closed channel = true, want false")
+	}
+	evs, _, err := other.Read(t.Context(), -1, nil)
+	if err != nil || len(evs) != 1 || evs[0].Type != runnel.EventQuery {
+		t.Fatalf("Read after the notification = %v, %v; want the query event", evs, err)
+	}
+	select {
+	case <-called:
+		t.Error("Notify's function was called twice")
+	default:
+	}
+}
