@@ -171,7 +171,10 @@ func BenchmarkStreamBurst(b *testing.B) {
 // BenchmarkOpenStreams holds streams open and idle (the generator waits
 // after the sources event) over each transport, read by raw sockets that
 // cost the server nothing of their own, and reports what one open stream
-// holds in the server: heap and goroutine stacks, and goroutines.
+// holds in the server: heap and goroutine stacks, and goroutines. Run one
+// sub-benchmark a process for the figures (-bench 'OpenStreams/ndjson$'):
+// later ones in the same process reuse the stacks earlier ones freed,
+// which the count of stacks in use then leaves out.
 func BenchmarkOpenStreams(b *testing.B) {
 	const streams = 1000
 	wait := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
@@ -185,15 +188,20 @@ func BenchmarkOpenStreams(b *testing.B) {
 	}
 	// Streams park at their first wait (ParkAfter 1 ns; by default a
 	// second after they open), except the ones named unparked.
-	for _, name := range []string{"ndjson", "sse", "websocket", "ndjson-unparked", "sse-unparked"} {
+	// ndjson-redis keeps its runs in a redis-server of its own.
+	for _, name := range []string{"ndjson", "sse", "websocket", "ndjson-unparked", "sse-unparked", "ndjson-redis"} {
 		b.Run(name, func(b *testing.B) {
 			park := time.Nanosecond
 			if strings.HasSuffix(name, "-unparked") {
 				park = -1
 			}
+			var runs runnel.Runs = memory.New(memory.Options{})
+			if strings.HasSuffix(name, "-redis") {
+				runs = redisRuns(b, 0)
+			}
 			for b.Loop() {
 				store := newMemStore(testArticles...)
-				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: wait}, Store: store, Runs: memory.New(memory.Options{}), ParkAfter: park}
+				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: wait}, Store: store, Runs: runs, ParkAfter: park}
 				ts := httptest.NewServer(s.Handler())
 				addr := ts.Listener.Addr().String()
 				heap0, stack0, g0 := inUse()
@@ -205,7 +213,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 						b.Fatal(err)
 					}
 					conns = append(conns, c)
-					io.WriteString(c, requests[strings.TrimSuffix(name, "-unparked")])
+					io.WriteString(c, requests[strings.TrimSuffix(strings.TrimSuffix(name, "-unparked"), "-redis")])
 					// Read until the sources event: the stream is then
 					// open and idle, its generator waiting.
 					var got []byte

@@ -108,7 +108,7 @@ func (p *pump) park(ctx context.Context, start time.Time) bool {
 	if p.drv != nil {
 		p.drive()
 	} else {
-		go p.resume(pctx, start)
+		go p.finish(pctx, start, nil)
 	}
 	return true
 }
@@ -184,16 +184,12 @@ func (pk *parking) watch() {
 	}
 }
 
-// resume goes on with a parked stream in the pump's own goroutine, and
-// does at the end what the handler would have done.
-func (p *pump) resume(ctx context.Context, start time.Time) {
-	p.finish(ctx, start, func() outcome { return p.loop(ctx, start) })
-}
-
 // finish runs what is left of a parked stream, in the goroutine that
-// calls it, and does at the end what the handler would have done: rest is
-// the pump's loop in a goroutine of its own, or how a stream driven by
-// events ends (drive.go).
+// calls it, and does at the end what the handler would have done. With
+// rest nil that is the pump's loop, in a goroutine of its own that waits
+// in it (called straight from the go statement, so that its stack stays
+// small); otherwise rest says how a stream driven by events ends
+// (drive.go).
 func (p *pump) finish(ctx context.Context, start time.Time, rest func() outcome) {
 	pk := p.pk
 	defer pk.done()
@@ -212,7 +208,12 @@ func (p *pump) finish(ctx context.Context, start time.Time, rest func() outcome)
 	if p.drv != nil {
 		p.drv.stop()
 	}
-	o := rest()
+	var o outcome
+	if rest == nil {
+		o = p.loop(ctx, start)
+	} else {
+		o = rest()
+	}
 	p.stopTimers()
 	p.finishParked(o)
 	p.log(ctx, o, start)
