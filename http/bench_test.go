@@ -48,8 +48,8 @@ func (c *countingConn) Write(b []byte) (int, error) {
 }
 
 // askAll sends req for each of the benchmark's iterations and reads each
-// response whole.
-func askAll(b *testing.B, req *http.Request) {
+// response whole; with want not 0, each response must have that status.
+func askAll(b *testing.B, req *http.Request, want int) {
 	b.ReportAllocs()
 	for b.Loop() {
 		resp, err := http.DefaultClient.Do(req)
@@ -58,6 +58,9 @@ func askAll(b *testing.B, req *http.Request) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if want != 0 && resp.StatusCode != want {
+			b.Fatalf("status %d, want %d", resp.StatusCode, want)
+		}
 	}
 }
 
@@ -106,7 +109,7 @@ func BenchmarkStreamBurst(b *testing.B) {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header.Set("Accept", accept)
 			cl.writes.Store(0)
-			askAll(b, req)
+			askAll(b, req, 0)
 			report(b)
 		})
 	}
@@ -124,7 +127,7 @@ func BenchmarkStreamBurst(b *testing.B) {
 			ts := httptest.NewServer(s.Handler())
 			defer ts.Close()
 			req, _ := http.NewRequest("GET", ts.URL+"/articles/stream?question=websocket", nil)
-			askAll(b, req)
+			askAll(b, req, 0)
 			b.ReportMetric(float64(b.N*(n+5))/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(counter(b, reg, "runnel_write_batches_total")/float64(b.N), "writes/answer")
 		})
@@ -137,7 +140,7 @@ func BenchmarkStreamBurst(b *testing.B) {
 		ts := httptest.NewServer(s.Handler())
 		defer ts.Close()
 		req, _ := http.NewRequest("GET", ts.URL+"/articles/stream?question=websocket", nil)
-		askAll(b, req)
+		askAll(b, req, 0)
 		b.ReportMetric(float64(b.N*(n+5))/b.Elapsed().Seconds(), "events/s")
 	})
 	b.Run("websocket", func(b *testing.B) {
@@ -321,16 +324,5 @@ func BenchmarkRefusal(b *testing.B) {
 	}
 	defer held.Body.Close()
 	req, _ := http.NewRequest("GET", url, nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			b.Fatalf("status %d, want 503", resp.StatusCode)
-		}
-	}
+	askAll(b, req, http.StatusServiceUnavailable)
 }
