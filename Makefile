@@ -33,14 +33,16 @@ lambda:
 
 ## test: every test (formatting, vet, race-enabled unit and end-to-end tests),
 ## the stream tests again with every stream parked at its first wait (driven
-## by events, then each in a goroutine of its own), and again with runs kept
-## in Redis (streams not parked, then parked), then the JS client's and the
-## page's tests
+## by events, then each in a goroutine of its own), again so parked with the
+## CPU counted as saturated (tokens wait to share writes), and again with
+## runs kept in Redis (streams not parked, then parked), then the JS
+## client's and the page's tests
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	bash scripts/ensure-redis.sh
 	RUNNEL_TEST_PARK=1 $(GO) test -race -count=1 -timeout 10m ./http/
 	RUNNEL_TEST_PARK=goroutine $(GO) test -race -count=1 -timeout 10m ./http/
+	RUNNEL_TEST_PARK=1 RUNNEL_TEST_SATURATED=1 $(GO) test -race -count=1 -timeout 10m ./http/
 	RUNNEL_TEST_RUNS=redis $(GO) test -race -count=1 -timeout 10m ./http/
 	RUNNEL_TEST_RUNS=redis RUNNEL_TEST_PARK=1 $(GO) test -race -count=1 -timeout 10m ./http/
 	$(MAKE) test-js

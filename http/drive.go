@@ -59,6 +59,8 @@ type driver struct {
 	kick       func()       // p.kick, made once
 	more       func()       // p.more, made once
 	lastWrite  atomic.Int64 // when the last write went out, in monoNow's time
+	afterToken atomic.Bool  // the last event written was a token (hold.go)
+	hold       atomic.Pointer[time.Timer]
 	ping       *time.Timer
 	deadline   *time.Timer
 }
@@ -70,6 +72,9 @@ func (d *driver) stop() {
 	}
 	if d.deadline != nil {
 		d.deadline.Stop()
+	}
+	if t := d.hold.Load(); t != nil {
+		t.Stop()
 	}
 }
 
@@ -139,10 +144,28 @@ func (p *pump) kick() {
 // producer's goroutine. An event that comes after a quiet moment is
 // written at once, by the producer; one close behind a write (a burst) is
 // left to a goroutine, so that the producer goes on appending and the
-// goroutine, when it runs, writes what piled up meanwhile together.
+// goroutine, when it runs, writes what piled up meanwhile together. A
+// token that may wait to share a write (hold.go) is left to a timer.
 func (p *pump) more() {
 	d := p.drv
 	d.registered.Store(false)
+	last := runnel.EventType("")
+	if d.afterToken.Load() {
+		last = runnel.EventToken
+	}
+	if wait := p.holdFor(last, d.lastWrite.Load()); wait > 0 {
+		t := d.hold.Load()
+		if t == nil {
+			t = time.AfterFunc(wait, d.kick)
+			if d.hold.CompareAndSwap(nil, t) {
+				return
+			}
+			t.Stop()
+			t = d.hold.Load()
+		}
+		t.Reset(wait)
+		return
+	}
 	if time.Duration(monoNow()-d.lastWrite.Load()) < burstGap {
 		go p.kick()
 		return
@@ -231,6 +254,7 @@ func (p *pump) advance() advanced {
 		if d.registered.Load() {
 			break
 		}
+		d.afterToken.Store(p.last == runnel.EventToken)
 		d.registered.Store(true)
 		if d.notifier.Notify(p.encoded, d.more) {
 			break

@@ -97,6 +97,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.streamsOpen, m.streamsTotal, m.streamsEnded, m.streamsParked, m.refusals, m.resumes, m.runsStarted,
 		m.titles, m.firstToken, m.search, m.genFirstToken, m.genErrors,
 		m.events, m.tokens, m.writes, m.bytes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_cpu_saturated",
+			Help: "1 while the process's CPU counts as saturated, when tokens wait up to the write hold to share a write (hold.go); else 0.",
+		}, func() float64 {
+			if cpuLoad.isSaturated() {
+				return 1
+			}
+			return 0
+		}),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

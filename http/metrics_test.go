@@ -162,6 +162,14 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("events %v, writes %v, bytes %v", events, writes, bytes)
 	}
 
+	// The tests run with the CPU counted as saturated or not
+	// (RUNNEL_TEST_SATURATED), whatever it measures.
+	if f["runnel_cpu_saturated"] == nil {
+		t.Error("no runnel_cpu_saturated")
+	} else if got, want := value(f, "runnel_cpu_saturated"), float64(max(rhttp.Saturated, 0)); got != want {
+		t.Errorf("runnel_cpu_saturated = %v, want %v", got, want)
+	}
+
 	// The client leaves the held stream (and, with no linger, its run is
 	// canceled).
 	closeHeld()

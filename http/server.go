@@ -87,6 +87,11 @@ type Server struct {
 	// ParkAfter is set (a parked stream's connection then closes at its
 	// end). Negative: never.
 	ParkAfter time.Duration
+	// WriteHold is how long a token may wait for the next one to share
+	// its write while the process's CPU is saturated (hold.go): fewer
+	// write system calls when they are what the CPU spends most on.
+	// Default DefaultWriteHold; negative: never.
+	WriteHold time.Duration
 
 	// AwaitProducers makes a request that started a run return only once
 	// the run's producer has stopped, rather than when its reader leaves:

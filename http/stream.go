@@ -225,13 +225,15 @@ type pump struct {
 	// after which a ping goes out. Nil when there is none.
 	deadlineTimer, pingTimer *time.Timer
 	deadlineC, pingC         <-chan time.Time
-	deadlineAt               time.Time // when deadlineTimer fires
-	drv                      *driver   // once a parked stream is driven by events (drive.go)
+	deadlineAt               time.Time   // when deadlineTimer fires
+	holdTimer                *time.Timer // a token's wait to share a write (hold.go), once there was one
+	drv                      *driver     // once a parked stream is driven by events (drive.go)
 
-	events int              // events written
-	tokens int              // token events encoded since the last write
-	last   runnel.EventType // the last event written
-	code   string           // the code of the error event written, if one was
+	events  int              // events written
+	wroteAt int64            // when the last write went out, in monoNow's time
+	tokens  int              // token events encoded since the last write
+	last    runnel.EventType // the last event written
+	code    string           // the code of the error event written, if one was
 }
 
 // outcome says how a stream ended, for the log and the metrics.
@@ -277,6 +279,7 @@ func (p *pump) served(parked *bool) {
 //go:noinline
 func (p *pump) log(ctx context.Context, o outcome, start time.Time) {
 	p.s.Metrics.streamEnded(p.via, o.kind)
+	cpuLoad.leave()
 	attrs := []any{"run", p.run.ID(), "request_id", p.reqID, "via", p.via, "events", p.events,
 		"last", string(p.last), "duration", time.Since(start).Round(time.Microsecond)}
 	if o.err != nil {
@@ -317,6 +320,11 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 		}
 		select {
 		case <-more:
+			if d := p.holdFor(p.last, p.wroteAt); d > 0 {
+				if o, ok := p.hold(ctx, d); !ok {
+					return o
+				}
+			}
 		case <-p.pingC:
 			if err := p.sendPing(); err != nil {
 				return left(err)
@@ -328,6 +336,28 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 		case <-p.s.stopping:
 			return p.stop(ctx)
 		}
+	}
+}
+
+// hold waits d for more of the run to share the next write (hold.go). It
+// reports false, and how the stream ended, if it ended meanwhile.
+//
+//go:noinline
+func (p *pump) hold(ctx context.Context, d time.Duration) (outcome, bool) {
+	if p.holdTimer == nil {
+		p.holdTimer = time.NewTimer(d)
+	} else {
+		p.holdTimer.Reset(d)
+	}
+	select {
+	case <-p.holdTimer.C:
+		return outcome{}, true
+	case <-ctx.Done():
+		return left(context.Cause(ctx)), false
+	case <-p.deadlineC:
+		return p.fail(errDeadline, nil), false
+	case <-p.s.stopping:
+		return p.stop(ctx), false
 	}
 }
 
@@ -346,6 +376,7 @@ const kindLeft = "client_left"
 //go:noinline
 func (p *pump) begin(ctx context.Context) (outcome, bool) {
 	p.s.Metrics.streamStarted(p.via)
+	cpuLoad.enter()
 	if dl, ok := ctx.Deadline(); ok {
 		// Later than the run's own deadline (deadlineMargin), so the run
 		// that this request started ends with its own timeout first.
@@ -373,6 +404,9 @@ func (p *pump) stopTimers() {
 	}
 	if p.pingTimer != nil {
 		p.pingTimer.Stop()
+	}
+	if p.holdTimer != nil {
+		p.holdTimer.Stop()
 	}
 	p.release()
 }
@@ -536,6 +570,7 @@ func (p *pump) write() error {
 
 // wrote records a write of the buffer.
 func (p *pump) wrote() {
+	p.wroteAt = monoNow()
 	p.s.Metrics.wrote(len(p.ends), p.tokens, len(p.buf))
 	p.tokens = 0
 	p.passed()

@@ -103,6 +103,7 @@ type serverSettings struct {
 	ping, writeTimeout, maxDur time.Duration
 	linger, retention          time.Duration
 	parkAfter                  time.Duration
+	writeHold                  time.Duration
 	retentionMB, retentionRuns int
 	access                     accessSettings
 	modelName                  string
@@ -231,6 +232,8 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.
 	c.Duration(&ss.writeTimeout, "write-timeout", "RUNNEL_WRITE_TIMEOUT", rhttp.DefaultWriteTimeout, "drop a client that takes longer than this to accept one write")
 	c.Duration(&ss.parkAfter, "park-after", "RUNNEL_PARK_AFTER", rhttp.DefaultParkAfter,
 		"move a stream open this long out of net/http's goroutine and buffers into its own, to hold less memory (HTTP/1.1 only); negative: never")
+	c.Duration(&ss.writeHold, "write-hold", "RUNNEL_WRITE_HOLD", rhttp.DefaultWriteHold,
+		"while the CPU is saturated, let a token wait this long for the next to share a write system call; negative: never")
 	c.Duration(&ss.maxDur, "max-stream-duration", "RUNNEL_MAX_STREAM_DURATION", maxDur, "end a stream with an error event after this long")
 	c.Duration(&ss.linger, "run-linger", "RUNNEL_RUN_LINGER", linger,
 		"keep generating an answer this long after its last reader left, so a reader who lost the connection can resume it; 0 stops it at once")
@@ -272,6 +275,7 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 		MaxQuestion:       ss.maxQuestion,
 		PingInterval:      ss.ping,
 		ParkAfter:         ss.parkAfter,
+		WriteHold:         ss.writeHold,
 		WriteTimeout:      ss.writeTimeout,
 		MaxStreamDuration: ss.maxDur,
 		ModelName:         ss.modelName,

@@ -1,0 +1,99 @@
+package http
+
+import (
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel"
+)
+
+func TestNextSaturated(t *testing.T) {
+	const span = 100 * time.Millisecond
+	for _, c := range []struct {
+		was   bool
+		used  time.Duration
+		procs int
+		want  bool
+	}{
+		{false, 95 * time.Millisecond, 1, true},   // 95%: saturated
+		{false, 89 * time.Millisecond, 1, false},  // under loadHigh
+		{true, 70 * time.Millisecond, 1, true},    // between: as it was
+		{false, 70 * time.Millisecond, 1, false},  // the same
+		{true, 59 * time.Millisecond, 1, false},   // under loadLow
+		{false, 150 * time.Millisecond, 2, false}, // 75% of two cores
+		{false, 190 * time.Millisecond, 2, true},  // 95% of two
+		{true, 0, 0, true},                        // nothing to go by
+	} {
+		if got := nextSaturated(c.was, c.used, span, c.procs); got != c.want {
+			t.Errorf("nextSaturated(%v, %v, %v, %d) = %v, want %v", c.was, c.used, span, c.procs, got, c.want)
+		}
+	}
+}
+
+func TestHoldFor(t *testing.T) {
+	defer cpuLoad.forced.Store(cpuLoad.forced.Load())
+	p := &pump{s: &Server{WriteHold: 20 * time.Millisecond}}
+	ago := func(d time.Duration) int64 { return monoNow() - int64(d) }
+	cpuLoad.forced.Store(-1)
+	if d := p.holdFor(runnel.EventToken, ago(5*time.Millisecond)); d != 0 {
+		t.Errorf("not saturated: hold %v, want 0", d)
+	}
+	cpuLoad.forced.Store(1)
+	if d := p.holdFor(runnel.EventToken, ago(5*time.Millisecond)); d <= 0 || d > 15*time.Millisecond {
+		t.Errorf("a token 5ms after a token's write: hold %v, want (0, 15ms]", d)
+	}
+	for _, c := range []struct {
+		last runnel.EventType
+		ago  time.Duration
+	}{
+		{runnel.EventSources, 5 * time.Millisecond}, // the first token
+		{runnel.EventToken, 30 * time.Millisecond},  // after a longer silence than the hold
+		{runnel.EventToken, 100 * time.Microsecond}, // a burst
+	} {
+		if d := p.holdFor(c.last, ago(c.ago)); d != 0 {
+			t.Errorf("after %s written %v ago: hold %v, want 0", c.last, c.ago, d)
+		}
+	}
+	p.s.WriteHold = -1
+	if d := p.holdFor(runnel.EventToken, ago(5*time.Millisecond)); d != 0 {
+		t.Errorf("WriteHold -1: hold %v, want 0", d)
+	}
+	p.s.WriteHold = 0
+	if d := p.holdFor(runnel.EventToken, ago(5*time.Millisecond)); d <= 0 || d > DefaultWriteHold {
+		t.Errorf("WriteHold 0: hold %v, want (0, %v]", d, DefaultWriteHold)
+	}
+}
+
+// The CPU is sampled while some stream is open, and not after.
+func TestLoadWatchStops(t *testing.T) {
+	if !cpuClock {
+		t.Skip("no CPU clock here")
+	}
+	var l load
+	l.enter()
+	l.enter()
+	l.leave()
+	l.mu.Lock()
+	running := l.running
+	l.mu.Unlock()
+	if !running {
+		t.Fatal("no watch with a stream open")
+	}
+	l.leave()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		running = l.running
+		l.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watch goes on with no stream open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l.saturated.Load() {
+		t.Error("saturated with no stream open")
+	}
+}
