@@ -18,6 +18,7 @@
 #   S1_CONNS=1000 S1_SMALL_CONNS=100 S1_PER=2 S1_TOKENS=200 S1_INTERVAL=10ms S1_RAMP=1s S1_TIMEOUT=240s
 #   S2_STREAMS=50 S2_TOKENS=20000 S2_TIMEOUT=180s                (interval 0)
 #   S3_STREAMS=5000 S3_TOKENS=10 S3_INTERVAL=1s S3_RAMP=5s S3_TIMEOUT=240s
+#   RUNNEL_FLAGS="-write-hold 0"   more flags for bench/server (runnel's row)
 #   PERF=auto|0    count write-type system calls with perf stat (auto: when it works)
 #   OUT=dir        where results.jsonl, tables.md and the servers' logs go
 #                  (default a new /tmp/runnel-load.XXXXXX, kept)
@@ -55,6 +56,7 @@ S3_INTERVAL=${S3_INTERVAL:-1s}
 S3_RAMP=${S3_RAMP:-5s}
 S3_TIMEOUT=${S3_TIMEOUT:-240s}
 PERF=${PERF:-auto}
+RUNNEL_FLAGS=${RUNNEL_FLAGS:-}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=${OUT:-$(mktemp -d /tmp/runnel-load.XXXXXX)}
 mkdir -p "$OUT"
@@ -133,7 +135,7 @@ start_server() {
 	case $name in
 	runnel)
 		GOMAXPROCS=1 taskset -c 0 "$work/server" -db "$work/bench.db" -addr "127.0.0.1:$p" \
-			-tokens "$tokens" -interval "$interval" >"$log" 2>&1 &
+			-tokens "$tokens" -interval "$interval" $RUNNEL_FLAGS >"$log" 2>&1 &
 		;;
 	plain)
 		GOMAXPROCS=1 taskset -c 0 "$work/plain" -addr "127.0.0.1:$p" -tokens "$tokens" -interval "$interval" >"$log" 2>&1 &

@@ -45,6 +45,7 @@ func main() {
 		logLevel = flag.String("log-level", "warn", "log level: debug, info, warn or error")
 		debug    = flag.String("pprof", "", "serve net/http/pprof on `host:port` (a listener of its own), for profiles under load")
 		park     = flag.Duration("park-after", 0, "park streams open this long, as serve's --park-after; 0 for the server's default")
+		hold     = flag.Duration("write-hold", rhttp.DefaultWriteHold, "as serve's --write-hold: while the CPU is saturated, a token may wait this long to share a write; 0 for never")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 || *tokens < 0 || *interval < 0 {
@@ -61,13 +62,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *db, *logLevel, *park, paced.Generator{Tokens: *tokens, Interval: *interval}); err != nil {
+	if *hold <= 0 {
+		*hold = -1 // Server.WriteHold: negative is never
+	}
+	if err := run(ctx, *addr, *db, *logLevel, *park, *hold, paced.Generator{Tokens: *tokens, Interval: *interval}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, addr, db, logLevel string, parkAfter time.Duration, gen runnel.Generator) error {
+func run(ctx context.Context, addr, db, logLevel string, parkAfter, writeHold time.Duration, gen runnel.Generator) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", logLevel)
@@ -82,6 +86,7 @@ func run(ctx context.Context, addr, db, logLevel string, parkAfter time.Duration
 
 	srv := newServer(store, logger, gen)
 	srv.ParkAfter = parkAfter
+	srv.WriteHold = writeHold
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

@@ -233,7 +233,7 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.
 	c.Duration(&ss.parkAfter, "park-after", "RUNNEL_PARK_AFTER", rhttp.DefaultParkAfter,
 		"move a stream open this long out of net/http's goroutine and buffers into its own, to hold less memory (HTTP/1.1 only); negative: never")
 	c.Duration(&ss.writeHold, "write-hold", "RUNNEL_WRITE_HOLD", rhttp.DefaultWriteHold,
-		"while the CPU is saturated, let a token wait this long for the next to share a write system call; negative: never")
+		"while the CPU is saturated, let a token wait this long for the next to share a write system call; 0 or negative: never")
 	c.Duration(&ss.maxDur, "max-stream-duration", "RUNNEL_MAX_STREAM_DURATION", maxDur, "end a stream with an error event after this long")
 	c.Duration(&ss.linger, "run-linger", "RUNNEL_RUN_LINGER", linger,
 		"keep generating an answer this long after its last reader left, so a reader who lost the connection can resume it; 0 stops it at once")
@@ -256,6 +256,16 @@ func (ss *serverSettings) memoryRuns() *memory.Runs {
 }
 
 // server returns the HTTP server answering from store, with the web pages.
+// writeHold returns rhttp.Server.WriteHold for --write-hold d: on the
+// command line 0 means no hold, as a user reads it, where the field's zero
+// value is the default.
+func writeHold(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
 func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rhttp.Server, error) {
 	gen, err := ss.gen.generator()
 	if err != nil {
@@ -275,7 +285,7 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 		MaxQuestion:       ss.maxQuestion,
 		PingInterval:      ss.ping,
 		ParkAfter:         ss.parkAfter,
-		WriteHold:         ss.writeHold,
+		WriteHold:         writeHold(ss.writeHold),
 		WriteTimeout:      ss.writeTimeout,
 		MaxStreamDuration: ss.maxDur,
 		ModelName:         ss.modelName,
