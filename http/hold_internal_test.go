@@ -3,6 +3,7 @@ package http
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/runnel/runnel"
 )
@@ -95,5 +96,17 @@ func TestLoadWatchStops(t *testing.T) {
 	}
 	if l.saturated.Load() {
 		t.Error("saturated with no stream open")
+	}
+}
+
+// TestStreamStateSizes: every open stream keeps a pump, and every parked
+// one a driver too; each is kept within its size class (the one it fits
+// today), so that a field added later is a choice, not an accident.
+func TestStreamStateSizes(t *testing.T) {
+	if s := unsafe.Sizeof(pump{}); s > 320 {
+		t.Errorf("pump is %d bytes, over the 320-byte size class", s)
+	}
+	if s := unsafe.Sizeof(driver{}); s > 112 {
+		t.Errorf("driver is %d bytes, over the 112-byte size class", s)
 	}
 }

@@ -225,7 +225,7 @@ type pump struct {
 	// after which a ping goes out. Nil when there is none.
 	deadlineTimer, pingTimer *time.Timer
 	deadlineC, pingC         <-chan time.Time
-	deadlineAt               time.Time   // when deadlineTimer fires
+	deadlineAt               int64       // when deadlineTimer fires, in monoNow's time
 	holdTimer                *time.Timer // a token's wait to share a write (hold.go), once there was one
 	drv                      *driver     // once a parked stream is driven by events (drive.go)
 
@@ -380,8 +380,9 @@ func (p *pump) begin(ctx context.Context) (outcome, bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		// Later than the run's own deadline (deadlineMargin), so the run
 		// that this request started ends with its own timeout first.
-		p.deadlineAt = dl.Add(-deadlineMargin / 2)
-		p.deadlineTimer = time.NewTimer(time.Until(p.deadlineAt))
+		wait := time.Until(dl.Add(-deadlineMargin / 2))
+		p.deadlineAt = monoNow() + int64(wait)
+		p.deadlineTimer = time.NewTimer(wait)
 		p.deadlineC = p.deadlineTimer.C
 	}
 	if p.ping > 0 && len(p.enc.ping(nil)) > 0 {
