@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -831,5 +832,61 @@ func TestWebSocketKeepalive(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("a client that answers no pings was still connected after 20 s")
+	}
+}
+
+// TestReaderDeadline: a reader whose request has a deadline of its own (as
+// AWS Lambda gives one) reads a run that outlives it: the reader gets a
+// retryable timeout error before its deadline, the run goes on, and a
+// later reader gets the rest. The request's deadline, not the run's, ends
+// this stream, through the pump's deadline timer in each way a stream
+// waits (make test runs it parked and driven by events too).
+func TestReaderDeadline(t *testing.T) {
+	g := newGate()
+	// No pings: only the deadline's timer can end the reader's stream.
+	s, _ := newServer(t, g, lingering, func(s *rhttp.Server) { s.PingInterval = time.Hour })
+	h := s.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/runs/") {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	c := rhttp.NewClient(ts.URL)
+	got := leaveAfterFirstToken(t, c, g)
+	last := got[len(got)-1]
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/runs/%s?after=%d", ts.URL, last.Run, last.Seq), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	e, err := rhttp.NewReader(resp.Body, 0).Next()
+	if err != nil {
+		t.Fatalf("Next: %v, want the deadline's error event", err)
+	}
+	if e.Type != runnel.EventError || e.Err.Code != runnel.ETIMEOUT || !e.Err.Retryable {
+		t.Fatalf("event %+v, want a retryable %s error", e, runnel.ETIMEOUT)
+	}
+	select {
+	case err := <-g.ended:
+		t.Fatalf("the run ended with its reader's deadline (%v)", err)
+	default:
+	}
+
+	g.give(t, "second")
+	close(g.release)
+	var rest []runnel.Event
+	if err := c.Follow(t.Context(), last.Run, last.Seq, func(e runnel.Event) error { rest = append(rest, e); return nil }); err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if len(rest) != 2 || rest[0].Token != "second" || rest[1].Type != runnel.EventDone {
+		t.Errorf("after the deadline: %+v, want the rest of the run", rest)
 	}
 }
