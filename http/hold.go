@@ -26,11 +26,14 @@ import (
 // end after silence go out at once. A burst (events within burstGap of
 // a write) is batched as before, by the writer catching up.
 //
-// Saturation is the process's CPU time over the last loadSample against
-// what GOMAXPROCS allows (getrusage; on systems without it nothing waits):
-// saturated from loadHigh on, and again not once it falls below loadLow,
-// so that the relief the waiting brings does not switch it off at once.
-// The sampling runs while some stream is open.
+// Saturation is the process's CPU time over at least loadSample of wall
+// time against what GOMAXPROCS allows (getrusage; on systems without it
+// nothing waits): saturated from loadHigh on, and again not once it falls
+// below loadLow, so that the relief the waiting brings does not switch it
+// off at once. The measure is taken when it is asked for and the last is
+// older than loadSample, by whoever asks: no goroutine or timer of its own
+// (a ticker in the background cost a parked stream's burst 17% of its
+// events a second on one core).
 
 // DefaultWriteHold is how long a token may wait for the next to share a
 // write, when the CPU is saturated and Server.WriteHold is 0.
@@ -45,56 +48,62 @@ const (
 // cpuLoad is the process's.
 var cpuLoad load
 
-// load watches whether the process's CPU is saturated.
+// load measures whether the process's CPU is saturated.
 type load struct {
-	mu        sync.Mutex
-	streams   int  // streams open that may hold their writes
-	running   bool // watch is running
+	next      atomic.Int64 // when the measure is due again, in monoNow's time
 	saturated atomic.Bool
 	// forced, when not 0, overrides the measure: 1 saturated, -1 not
 	// (the tests).
 	forced atomic.Int32
+
+	mu  sync.Mutex // held while measuring
+	cpu time.Duration
+	at  int64 // when cpu was read, in monoNow's time; 0 before the first
+	// clock reads the process's CPU time: processCPU, unless a test's.
+	clock func() time.Duration
 }
 
-// enter counts a stream as open and starts watching, if it is not.
-func (l *load) enter() {
-	l.mu.Lock()
-	l.streams++
-	start := !l.running && l.streams == 1 && cpuClock
-	if start {
-		l.running = true
+// saturatedAt reports whether the CPU is saturated, at now (monoNow's
+// time), measuring it first if the last measure is due.
+func (l *load) saturatedAt(now int64) bool {
+	switch l.forced.Load() {
+	case 1:
+		return true
+	case -1:
+		return false
 	}
-	l.mu.Unlock()
-	if start {
-		go l.watch()
+	if cpuClock && now >= l.next.Load() {
+		l.measure(now)
 	}
+	return l.saturated.Load()
 }
 
-// leave counts a stream as closed.
-func (l *load) leave() {
-	l.mu.Lock()
-	l.streams--
-	l.mu.Unlock()
-}
+// isSaturated reports whether the CPU is saturated now.
+func (l *load) isSaturated() bool { return l.saturatedAt(monoNow()) }
 
-// watch samples the CPU until no stream is open.
-func (l *load) watch() {
-	t := time.NewTicker(loadSample)
-	defer t.Stop()
-	cpu, at := processCPU(), time.Now()
-	for range t.C {
-		l.mu.Lock()
-		if l.streams == 0 {
-			l.running = false
-			l.saturated.Store(false)
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		c, now := processCPU(), time.Now()
-		l.saturated.Store(nextSaturated(l.saturated.Load(), c-cpu, now.Sub(at), runtime.GOMAXPROCS(0)))
-		cpu, at = c, now
+// measure reads the CPU time, and the share of it used since the last
+// read decides saturation. One caller measures; the others go on with the
+// state as it was.
+func (l *load) measure(now int64) {
+	if !l.mu.TryLock() {
+		return
 	}
+	defer l.mu.Unlock()
+	if now < l.next.Load() {
+		return // measured meanwhile
+	}
+	clock := l.clock
+	if clock == nil {
+		clock = processCPU
+	}
+	c := clock()
+	if l.at != 0 {
+		// After a quiet spell the span is long and its share low: the
+		// state is then not saturated until the next measure says so.
+		l.saturated.Store(nextSaturated(l.saturated.Load(), c-l.cpu, time.Duration(now-l.at), runtime.GOMAXPROCS(0)))
+	}
+	l.cpu, l.at = c, now
+	l.next.Store(now + int64(loadSample))
 }
 
 // nextSaturated says whether the CPU is saturated, given whether it was and
@@ -113,21 +122,10 @@ func nextSaturated(was bool, used, span time.Duration, procs int) bool {
 	return was
 }
 
-// isSaturated reports whether the CPU is saturated now.
-func (l *load) isSaturated() bool {
-	switch l.forced.Load() {
-	case 1:
-		return true
-	case -1:
-		return false
-	}
-	return l.saturated.Load()
-}
-
 // writeHold returns how long a token may wait for the next to share its
 // write: 0 unless the CPU is saturated.
-func (s *Server) writeHold() time.Duration {
-	if s.WriteHold < 0 || !cpuLoad.isSaturated() {
+func (s *Server) writeHold(now int64) time.Duration {
+	if s.WriteHold < 0 || !cpuLoad.saturatedAt(now) {
 		return 0
 	}
 	return cmp.Or(s.WriteHold, DefaultWriteHold)
@@ -140,8 +138,9 @@ func (p *pump) holdFor(last runnel.EventType, wroteAt int64) time.Duration {
 	if last != runnel.EventToken {
 		return 0
 	}
-	w := p.s.writeHold()
-	since := time.Duration(monoNow() - wroteAt)
+	now := monoNow()
+	w := p.s.writeHold(now)
+	since := time.Duration(now - wroteAt)
 	if w <= 0 || since < burstGap || since >= w {
 		return 0
 	}

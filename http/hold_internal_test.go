@@ -1,6 +1,7 @@
 package http
 
 import (
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -65,38 +66,34 @@ func TestHoldFor(t *testing.T) {
 	}
 }
 
-// The CPU is sampled while some stream is open, and not after.
-func TestLoadWatchStops(t *testing.T) {
+// TestLoadMeasures: the CPU is measured when asked, at most once each
+// loadSample, over the span since the last measure.
+func TestLoadMeasures(t *testing.T) {
 	if !cpuClock {
 		t.Skip("no CPU clock here")
 	}
-	var l load
-	l.enter()
-	l.enter()
-	l.leave()
-	l.mu.Lock()
-	running := l.running
-	l.mu.Unlock()
-	if !running {
-		t.Fatal("no watch with a stream open")
-	}
-	l.leave()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l.mu.Lock()
-		running = l.running
-		l.mu.Unlock()
-		if !running {
-			break
+	procs := time.Duration(runtime.GOMAXPROCS(0))
+	var cpu time.Duration
+	reads := 0
+	l := load{clock: func() time.Duration { reads++; return cpu }}
+	ms := int64(time.Millisecond)
+	step := func(at int64, used time.Duration, want bool, wantReads int) {
+		t.Helper()
+		cpu += used
+		if got := l.saturatedAt(at); got != want || reads != wantReads {
+			t.Errorf("at %d ms: saturated %v after %d reads, want %v after %d", at/ms, got, reads, want, wantReads)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the watch goes on with no stream open")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	if l.saturated.Load() {
-		t.Error("saturated with no stream open")
-	}
+	step(1*ms, 0, false, 1)                          // the first read: nothing to compare
+	step(50*ms, 50*time.Millisecond*procs, false, 1) // not due: no read, the state as it was
+	step(101*ms, 45*time.Millisecond*procs, true, 2) // 95 of 100 ms busy
+	step(150*ms, 0, true, 2)                         // not due
+	step(201*ms, 70*time.Millisecond*procs, true, 3) // 70%: still saturated (over loadLow)
+	step(301*ms, 10*time.Millisecond*procs, false, 4)
+	// A quiet spell, then a busy 100 ms: the long span reads as idle,
+	// and the next measure sees the load.
+	step(10_000*ms, 100*time.Millisecond*procs, false, 5)
+	step(10_100*ms, 100*time.Millisecond*procs, true, 6)
 }
 
 // TestStreamStateSizes: every open stream keeps a pump, and every parked

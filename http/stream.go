@@ -279,7 +279,6 @@ func (p *pump) served(parked *bool) {
 //go:noinline
 func (p *pump) log(ctx context.Context, o outcome, start time.Time) {
 	p.s.Metrics.streamEnded(p.via, o.kind)
-	cpuLoad.leave()
 	attrs := []any{"run", p.run.ID(), "request_id", p.reqID, "via", p.via, "events", p.events,
 		"last", string(p.last), "duration", time.Since(start).Round(time.Microsecond)}
 	if o.err != nil {
@@ -376,7 +375,6 @@ const kindLeft = "client_left"
 //go:noinline
 func (p *pump) begin(ctx context.Context) (outcome, bool) {
 	p.s.Metrics.streamStarted(p.via)
-	cpuLoad.enter()
 	if dl, ok := ctx.Deadline(); ok {
 		// Later than the run's own deadline (deadlineMargin), so the run
 		// that this request started ends with its own timeout first.
