@@ -694,3 +694,24 @@ func TestCite(t *testing.T) {
 		t.Errorf("citations of passages out of rank = %v, want [2 1]", got)
 	}
 }
+
+// TestListingEntries checks that the entries of a parameter or status
+// listing, which read as fragments once out of their list, stay out of the
+// answer while the prose around them goes in.
+func TestListingEntries(t *testing.T) {
+	passages := []runnel.Passage{{Title: "Stop a container", Score: 3, Text: "POST /containers/(id or name)/stop\n\n" +
+		"Stop the container and wait for it to exit before killing it.\n\n" +
+		"t – number of seconds to wait before killing the container\n\n" +
+		"304 – container already stopped\n\n" +
+		"The stop request waits ten seconds by default before it kills the container."}}
+	tokens, _ := generate(t, New(Options{}), prompt(t, "how long does stopping a container wait before killing it?", passages))
+	got := strings.Join(tokens, "")
+	for _, entry := range []string{"POST /containers", "t – number", "304 –"} {
+		if strings.Contains(got, entry) {
+			t.Errorf("answer %q quotes the listing entry %q", got, entry)
+		}
+	}
+	if !strings.Contains(got, "waits ten seconds by default") {
+		t.Errorf("answer %q, want the prose that answers", got)
+	}
+}

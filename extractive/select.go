@@ -115,6 +115,10 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 			if b.isCode() {
 				continue
 			}
+			if isEntry(b.text) {
+				index++
+				continue
+			}
 			text := clean(b.text)
 			if len(text) < 2*minWords || !mentions(text, terms) {
 				// Splitting is most of the cost of an answer, and no

@@ -538,3 +538,20 @@ func withVersions(set []string, text string) []string {
 	slices.Sort(set)
 	return slices.Compact(set)
 }
+
+// isEntry reports whether a block is an entry of a listing rather than
+// prose: a short term, a dash and what it means ("t – number of seconds
+// to wait before killing the container", "304 – container already
+// stopped"), as the items of a parameter or status list read once the
+// importer has taken their markup away; or an HTTP endpoint ("POST
+// /containers/(id or name)/stop"). Out of its list the term is a
+// fragment: which parameter, of what?
+func isEntry(block string) bool {
+	return reEntry.MatchString(block) || reEndpoint.MatchString(reParens.ReplaceAllString(block, "()"))
+}
+
+var (
+	reEntry    = regexp.MustCompile(`^[^\s–—]+(?: [^\s–—]+){0,2} [–—] \S`)
+	reEndpoint = regexp.MustCompile(`^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*$`)
+	reParens   = regexp.MustCompile(`\([^()\n]*\)`)
+)

@@ -318,3 +318,21 @@ func TestSentenceCache(t *testing.T) {
 		t.Fatalf("memo holds %d texts, %d bytes; bounds %d, %d", n, bytes, maxMemoTexts, maxMemoBytes)
 	}
 }
+
+func TestIsEntry(t *testing.T) {
+	for block, want := range map[string]bool{
+		"t – number of seconds to wait before killing the container":  true,
+		"304 – container already stopped":                             true,
+		"no error — the container was stopped":                        true,
+		"POST /containers/(id or name)/stop":                          true,
+		"GET /info":                                                   true,
+		"GET /info now returns a CgroupVersion field.":                false,
+		"The daemon waits ten seconds – then it kills the container.": false,
+		"Stop one or more running containers.":                        false,
+		"":                                                            false,
+	} {
+		if got := isEntry(block); got != want {
+			t.Errorf("isEntry(%q) = %v, want %v", block, got, want)
+		}
+	}
+}
