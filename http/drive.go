@@ -57,6 +57,8 @@ type driver struct {
 	registered atomic.Bool // a Notify is pending
 	pingDue    atomic.Bool // the ping timer fired
 	afterToken atomic.Bool // the last event written was a token (hold.go)
+	holdNext   atomic.Bool // more asks advance to let the token appended wait for the next
+	holding    atomic.Bool // a token waits for the next event (hold.go)
 	ctx        context.Context
 	start      int64 // when the stream began, in monoNow's time
 	notifier   runnel.Notifier
@@ -155,21 +157,23 @@ func (p *pump) kick() {
 func (p *pump) more() {
 	d := p.drv
 	d.registered.Store(false)
+	if d.holding.Load() && d.holding.Swap(false) {
+		// A token waited for this event: the two go out now, together.
+		if t := d.hold.Load(); t != nil {
+			t.Stop()
+		}
+		p.kick()
+		return
+	}
 	last := runnel.EventType("")
 	if d.afterToken.Load() {
 		last = runnel.EventToken
 	}
-	if wait := p.holdFor(last, d.lastWrite.Load()); wait > 0 {
-		t := d.hold.Load()
-		if t == nil {
-			t = time.AfterFunc(wait, d.kick)
-			if d.hold.CompareAndSwap(nil, t) {
-				return
-			}
-			t.Stop()
-			t = d.hold.Load()
-		}
-		t.Reset(wait)
+	if p.holdFor(last, d.lastWrite.Load()) > 0 {
+		// advance, which owns the stream's place in the log, registers
+		// for the event after this token.
+		d.holdNext.Store(true)
+		p.kick()
 		return
 	}
 	if time.Duration(monoNow()-d.lastWrite.Load()) < burstGap {
@@ -238,6 +242,10 @@ func (p *pump) advance() advanced {
 	case d.deadline != nil && monoNow() >= p.deadlineAt:
 		return p.end(func() outcome { return p.fail(errDeadline, nil) })
 	}
+	if d.holdNext.Load() && d.holdNext.Swap(false) {
+		p.holdNext()
+		return advWaiting
+	}
 	for {
 		more, err := p.fill(d.ctx)
 		if err != nil {
@@ -280,6 +288,45 @@ func (p *pump) advance() advanced {
 		p.release()
 	}
 	return advWaiting
+}
+
+// holdNext lets the token the run appended last (the event after
+// p.encoded) wait for the next event, or the hold's timer, whichever comes
+// first (hold.go). A run that cannot call back for the event after one
+// not read yet (runs in Redis) has the token wait for the timer alone.
+func (p *pump) holdNext() {
+	d := p.drv
+	wait := p.s.writeHold(monoNow())
+	if wait <= 0 {
+		wait = time.Nanosecond // no longer saturated: at once
+	}
+	// In this order, so that an event that comes at once finds the
+	// token waiting and stops the timer.
+	d.holding.Store(true)
+	p.armHold(wait)
+	d.registered.Store(true)
+	if !d.notifier.Notify(p.encoded+1, d.more) {
+		d.registered.Store(false)
+		d.holding.Store(false)
+	}
+}
+
+// armHold starts the timer that ends a hold after wait, made once.
+func (p *pump) armHold(wait time.Duration) {
+	d := p.drv
+	t := d.hold.Load()
+	if t == nil {
+		t = time.AfterFunc(wait, func() {
+			d.holding.Store(false)
+			d.kick()
+		})
+		if d.hold.CompareAndSwap(nil, t) {
+			return
+		}
+		t.Stop()
+		t = d.hold.Load()
+	}
+	t.Reset(wait)
 }
 
 // writeNow writes the buffer if the connection takes it without waiting.

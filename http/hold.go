@@ -11,13 +11,20 @@ import (
 )
 
 // When the process's CPU is saturated, a token that comes soon after its
-// stream's last write waits, up to Server.WriteHold, to go out with the
-// next one. Under load the write system call is most of what a stream
+// stream's last write waits for the next event, up to Server.WriteHold,
+// and the two go out in one write as soon as that one comes. Under load the write system call is most of what a stream
 // costs (on loopback about 10 µs, the receiving side's TCP work
 // included, against 2-3 µs for everything else a token does); sending two
-// or three tokens a write leaves that CPU to the producers and the
-// searches, so the tokens keep their pace and new questions get their
-// titles sooner, for a token arriving at most WriteHold later. While the
+// tokens a write leaves that CPU to the producers and the searches, so
+// the tokens keep their pace and new questions get their titles sooner,
+// for every other token arriving one token's interval later (at most
+// WriteHold, when the next is slow to come).
+//
+// The token waits for the next event, not for a time: a wait until a
+// time races the next token's arrival, and a token that comes a moment
+// after the write that ended the wait goes out alone. Waiting for the
+// next event, a stream of paced tokens writes exactly every other one,
+// and each waits one interval, not the whole hold. While the
 // CPU has time nothing waits: an idle server writes every token alone,
 // at once.
 //
@@ -36,7 +43,9 @@ import (
 // events a second on one core).
 
 // DefaultWriteHold is how long a token may wait for the next to share a
-// write, when the CPU is saturated and Server.WriteHold is 0.
+// write, when the CPU is saturated and Server.WriteHold is 0. A token
+// comes soon enough after the last write to wait only within it: tokens
+// further apart than that are each written at once.
 const DefaultWriteHold = 20 * time.Millisecond
 
 const (
@@ -131,9 +140,9 @@ func (s *Server) writeHold(now int64) time.Duration {
 	return cmp.Or(s.WriteHold, DefaultWriteHold)
 }
 
-// holdFor returns how long the stream should wait before it writes what
-// its run appended last, after a write at wroteAt (monoNow's time) whose
-// last event was last: 0 to write at once.
+// holdFor returns how long the token its run appended last may wait for
+// the next event, after a write at wroteAt (monoNow's time) whose last
+// event was last: 0 to write it at once.
 func (p *pump) holdFor(last runnel.EventType, wroteAt int64) time.Duration {
 	if last != runnel.EventToken {
 		return 0
@@ -144,5 +153,5 @@ func (p *pump) holdFor(last runnel.EventType, wroteAt int64) time.Duration {
 	if w <= 0 || since < burstGap || since >= w {
 		return 0
 	}
-	return w - since
+	return w
 }

@@ -21,31 +21,40 @@ var holdModes = []struct {
 }{{"unparked", -1}, {"parked", time.Nanosecond}}
 
 // While the CPU is saturated, a token that comes soon after a token's
-// write waits up to WriteHold, and goes out with what came meanwhile; the
-// first token does not wait.
+// write waits for the next event, up to WriteHold, and the two go out in
+// one write as soon as the next comes; a token that no other follows
+// goes out when the hold ends. The first token does not wait.
 func TestWriteHold(t *testing.T) {
 	rhttp.Saturate(1)
 	defer rhttp.Saturate(rhttp.Saturated)
-	const hold = 300 * time.Millisecond
+	const hold = time.Second
 	for _, m := range holdModes {
 		t.Run(m.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, leakOptions()...)
-			gate := make(chan struct{})
+			gates := [4]chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})}
+			emitted := make(chan string, 4)
 			s := gateServer(runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
-				if err := emit("a "); err != nil {
-					return runnel.Done{}, err
-				}
-				select {
-				case <-gate:
-				case <-ctx.Done():
-					return runnel.Done{}, ctx.Err()
-				}
-				// Longer after the write of "a" than a burst.
-				time.Sleep(5 * time.Millisecond)
-				for _, tok := range []string{"b ", "c"} {
+				for i, tok := range []string{"a ", "b ", "c ", "d"} {
+					if i > 0 {
+						select {
+						case <-gates[i-1]:
+						case <-ctx.Done():
+							return runnel.Done{}, ctx.Err()
+						}
+					}
+					if tok != "c " {
+						// Longer after the last write than a burst.
+						time.Sleep(5 * time.Millisecond)
+					}
 					if err := emit(tok); err != nil {
 						return runnel.Done{}, err
 					}
+					emitted <- tok
+				}
+				select {
+				case <-gates[3]:
+				case <-ctx.Done():
+					return runnel.Done{}, ctx.Err()
 				}
 				return runnel.Done{}, nil
 			}))
@@ -56,26 +65,53 @@ func TestWriteHold(t *testing.T) {
 			if evs := readEvents(t, body, runnel.EventToken); evs[len(evs)-1].Token != "a " {
 				t.Fatalf("first token %+v, want a", evs[len(evs)-1])
 			}
-			gotA := time.Now()
-			close(gate)
-			// b, c and done come in one write, when the hold ends: the
-			// first of them arrives the hold (less the time "a" took to
-			// reach the client) after "a".
-			first, err := body.Peek(1)
-			if err != nil || len(first) == 0 {
-				t.Fatalf("after a: %v", err)
+			<-emitted
+
+			// b waits: nothing reaches the client while c is not there.
+			close(gates[0])
+			<-emitted
+			arrived := make(chan time.Time, 1)
+			go func() {
+				body.Peek(1)
+				arrived <- time.Now()
+			}()
+			select {
+			case <-arrived:
+				t.Fatal("b went out before the event after it came")
+			case <-time.After(hold / 5):
 			}
-			waited := time.Since(gotA)
-			if n := body.Buffered(); n == 0 {
-				t.Fatal("nothing buffered after the peek")
+			// c comes: b and c go out at once, in one write.
+			close(gates[1])
+			<-emitted
+			cameAt := time.Now()
+			var at time.Time
+			select {
+			case at = <-arrived:
+			case <-time.After(10 * time.Second):
+				t.Fatal("nothing came after c")
 			}
-			all := readEvents(t, body, runnel.EventDone)
-			if got := tokenText(all); got != "b c" {
-				t.Errorf("tokens after a: %q, want %q", got, "b c")
+			if waited := at.Sub(cameAt); waited > hold/2 {
+				t.Errorf("b and c arrived %v after c came; they should have gone out when it came, not when the hold ended", waited)
 			}
-			if waited < hold/2 {
-				t.Errorf("b arrived %v after a; it should have waited for up to %v to share a write", waited, hold)
+			if got, _ := body.Peek(body.Buffered()); !strings.Contains(string(got), `"c "`) {
+				t.Errorf("first read after c: %q, want b and c in it", got)
 			}
+			if got := tokenText(readEvents(t, body, runnel.EventToken)) + tokenText(readEvents(t, body, runnel.EventToken)); got != "b c " {
+				t.Errorf("tokens after a: %q, want %q", got, "b c ")
+			}
+
+			// d is the last for a while: it goes out when the hold ends.
+			close(gates[2])
+			<-emitted
+			dAt := time.Now()
+			if evs := readEvents(t, body, runnel.EventToken); tokenText(evs) != "d" {
+				t.Errorf("events after c: %+v, want d", evs)
+			}
+			if waited := time.Since(dAt); waited < hold/2 {
+				t.Errorf("d arrived %v after it came; it should have waited for up to %v to share a write", waited, hold)
+			}
+			close(gates[3])
+			readEvents(t, body, runnel.EventDone)
 			conn.Close() // a connection given back and idle would hold up the shutdown
 			stop()
 			ranClean(t, ran)

@@ -338,17 +338,27 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 	}
 }
 
-// hold waits d for more of the run to share the next write (hold.go). It
-// reports false, and how the stream ended, if it ended meanwhile.
+// hold lets the token the run appended last wait, d at most, for the next
+// event to share its write (hold.go). It reports false, and how the stream
+// ended, if it ended meanwhile.
 //
 //go:noinline
 func (p *pump) hold(ctx context.Context, d time.Duration) (outcome, bool) {
+	// The token is the event after p.encoded; a read after it says when
+	// the next comes.
+	evs, next, err := p.run.Read(ctx, p.encoded+1, nil)
+	if err != nil || len(evs) > 0 || next == nil {
+		return outcome{}, true // the next is there, or there will be none
+	}
 	if p.holdTimer == nil {
 		p.holdTimer = time.NewTimer(d)
 	} else {
 		p.holdTimer.Reset(d)
 	}
 	select {
+	case <-next:
+		p.holdTimer.Stop()
+		return outcome{}, true
 	case <-p.holdTimer.C:
 		return outcome{}, true
 	case <-ctx.Done():
