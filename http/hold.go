@@ -12,21 +12,21 @@ import (
 
 // When the process's CPU is saturated, a token that comes soon after its
 // stream's last write waits for the next event, up to Server.WriteHold,
-// and the two go out in one write as soon as that one comes. Under load the write system call is most of what a stream
-// costs (on loopback about 10 µs, the receiving side's TCP work
-// included, against 2-3 µs for everything else a token does); sending two
-// tokens a write leaves that CPU to the producers and the searches, so
-// the tokens keep their pace and new questions get their titles sooner,
-// for every other token arriving one token's interval later (at most
-// WriteHold, when the next is slow to come).
+// and the two go out in one write as soon as that one comes. Under load
+// the write system call is most of what a stream costs (on loopback
+// about 10 µs, the receiving side's TCP work included, against 2-3 µs for
+// everything else a token does); sending two tokens a write leaves that
+// CPU to the producers and the searches, so the tokens keep their pace
+// and new questions get their titles sooner, for every other token
+// arriving one token's interval later (WriteHold at most, when the next
+// is slow to come).
 //
-// The token waits for the next event, not for a time: a wait until a
-// time races the next token's arrival, and a token that comes a moment
-// after the write that ended the wait goes out alone. Waiting for the
-// next event, a stream of paced tokens writes exactly every other one,
-// and each waits one interval, not the whole hold. While the
-// CPU has time nothing waits: an idle server writes every token alone,
-// at once.
+// The token waits for the next event, not until a time: a wait until a
+// time races the next token's arrival, and the next token, coming a
+// moment after the write that ended the wait, goes out alone. Waiting for
+// the next event, a stream of paced tokens is written every other token,
+// and each waits one interval, not the whole hold. While the CPU has time
+// nothing waits: an idle server writes every token alone, at once.
 //
 // Only tokens wait, and only ones that follow a token: the first events
 // of an answer (query to sources, and the first token) and an answer's
@@ -43,8 +43,8 @@ import (
 // events a second on one core).
 
 // DefaultWriteHold is how long a token may wait for the next to share a
-// write, when the CPU is saturated and Server.WriteHold is 0. A token
-// comes soon enough after the last write to wait only within it: tokens
+// write, when the CPU is saturated and Server.WriteHold is 0. Only a
+// token that comes within it of its stream's last write waits: tokens
 // further apart than that are each written at once.
 const DefaultWriteHold = 20 * time.Millisecond
 
