@@ -44,6 +44,7 @@ type index struct {
 	norms  map[string]map[*artInfo]bool
 	words  map[*analyzer]map[string]int32 // folded word -> term, per language
 	tf     []termCount                    // put's counts per term, by term
+	first  []uint16                       // by term: the first byte of its words (snippet.go)
 	stamp  uint32                         // marks the entries of tf the current passage set
 	live   int                            // docs not removed
 	dead   int                            // docs removed, still in the lists
@@ -117,8 +118,12 @@ func (ix *index) wordTerm(an *analyzer, w string) int32 {
 		ix.termID[strings.Clone(t)] = id
 		ix.lists = append(ix.lists, postings{})
 		ix.tf = append(ix.tf, termCount{})
+		ix.first = append(ix.first, 0)
 	}
 	wm[strings.Clone(w)] = id
+	if w != "" {
+		ix.first[id] = noteFirst(ix.first[id], w[0])
+	}
 	return id
 }
 

@@ -368,14 +368,13 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 			}
 		}
 	}
+	sk := newSnippetKeys(keys, ix.first)
 	out := make([]runnel.Passage, 0, len(kept))
 	for _, h := range kept {
 		p, ok := byID[h.id]
 		if !ok {
 			continue
 		}
-		wm := ix.words[h.art.an]
-		term := func(w string) (int32, bool) { id, ok := wm[w]; return id, ok }
 		out = append(out, runnel.Passage{
 			Slug:     h.art.slug,
 			Title:    h.art.title,
@@ -384,7 +383,7 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 			Tags:     slices.Clone(nonNil(h.art.tags)),
 			Position: p.position,
 			Score:    h.score,
-			Snippet:  snippet(unfence(p.text), term, keys),
+			Snippet:  snippet(unfence(p.text), ix.words[h.art.an], sk),
 		})
 	}
 	return out, nil
