@@ -39,6 +39,7 @@ type index struct {
 	termID map[string]int32
 	lists  []postings
 	docs   []doc
+	dlen   []int32 // by doc: its length while it lives, -1 once removed (a search reads only this of a doc)
 	arts   map[string]*artInfo
 	langs  map[*analyzer]int // articles per analyzer, to know which keys a question has
 	norms  map[string]map[*artInfo]bool
@@ -198,6 +199,7 @@ func (ix *index) put(a indexArticle) {
 		slices.Sort(dterms)
 		ix.docs = append(ix.docs, doc{id: p.id, art: art, length: length, terms: dterms,
 			defs: definedSubjects(art.an, p.text), alive: true})
+		ix.dlen = append(ix.dlen, length)
 		art.docs = append(art.docs, d)
 		ix.live++
 		ix.tokens += int64(length)
@@ -233,6 +235,7 @@ func (ix *index) removeLocked(slug string) {
 	for _, d := range art.docs {
 		dc := &ix.docs[d]
 		dc.alive = false
+		ix.dlen[d] = -1
 		for _, t := range dc.terms {
 			ix.lists[t].df--
 		}
@@ -251,10 +254,12 @@ func (ix *index) maybeCompact() {
 	}
 	renum := make([]uint32, len(ix.docs))
 	docs := make([]doc, 0, ix.live)
+	dlen := make([]int32, 0, ix.live)
 	for i, d := range ix.docs {
 		if d.alive {
 			renum[i] = uint32(len(docs))
 			docs = append(docs, d)
+			dlen = append(dlen, d.length)
 		}
 	}
 	for t := range ix.lists {
@@ -273,7 +278,7 @@ func (ix *index) maybeCompact() {
 			art.docs[i] = renum[d]
 		}
 	}
-	ix.docs, ix.dead = docs, 0
+	ix.docs, ix.dlen, ix.dead = docs, dlen, 0
 }
 
 // scored is a candidate of a search.
@@ -342,11 +347,11 @@ func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged map
 				idf *= weights[j]
 			}
 			for _, p := range l.list {
-				d := &ix.docs[p.doc]
-				if !d.alive {
-					continue
+				length := ix.dlen[p.doc]
+				if length < 0 {
+					continue // removed
 				}
-				norm := bm25K1 * (1 - bm25B + bm25B*float64(d.length)/avg)
+				norm := bm25K1 * (1 - bm25B + bm25B*float64(length)/avg)
 				var f, fp float64
 				for k := range nFields {
 					if p.tf[k] > 0 {
@@ -373,8 +378,10 @@ func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged map
 	}
 	h := make(topN, 0, n)
 	for _, d := range sc.touched {
+		// The scores differ only for a doc whose tags hold a question
+		// word; only then does it matter whether its article counts them.
 		s := sc.plain[d]
-		if tagged[ix.docs[d].art] {
+		if sc.score[d] != s && tagged[ix.docs[d].art] {
 			s = sc.score[d]
 		}
 		h.offer(scored{doc: d, score: s}, n)
