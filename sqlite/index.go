@@ -303,7 +303,7 @@ var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
 // tags field counts only for the articles in tagged; the others are
 // scored without it, so that a stem shared with a tag finds nothing.
 // weights, when not nil, multiplies the score of each of qwords.
-func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged map[*artInfo]bool, n int) []scored {
+func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged taggedSet, n int) []scored {
 	if ix.live == 0 || n <= 0 {
 		return nil
 	}
@@ -381,7 +381,7 @@ func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged map
 		// The scores differ only for a doc whose tags hold a question
 		// word; only then does it matter whether its article counts them.
 		s := sc.plain[d]
-		if sc.score[d] != s && tagged[ix.docs[d].art] {
+		if sc.score[d] != s && tagged.has(ix.docs[d].art) {
 			s = sc.score[d]
 		}
 		h.offer(scored{doc: d, score: s}, n)
@@ -466,17 +466,28 @@ func (ix *index) docCount(qwords []string) (int, int) {
 }
 
 // tagged returns the articles with a tag of one of names.
-func (ix *index) tagged(names []string) map[*artInfo]bool {
-	var out map[*artInfo]bool
+func (ix *index) tagged(names []string) taggedSet {
+	var out taggedSet
 	for _, n := range names {
-		for art := range ix.norms[n] {
-			if out == nil {
-				out = map[*artInfo]bool{}
-			}
-			out[art] = true
+		if m := ix.norms[n]; len(m) > 0 {
+			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// taggedSet is a set of articles: those in any of its maps, the index's
+// articles of each tag a question names. A search asks of few articles,
+// so it reads the index's maps rather than merging them.
+type taggedSet []map[*artInfo]bool
+
+func (t taggedSet) has(art *artInfo) bool {
+	for _, m := range t {
+		if m[art] {
+			return true
+		}
+	}
+	return false
 }
 
 // tagsNamed returns the distinct tags whose normalised form is one of

@@ -96,8 +96,11 @@ func titleShare(words []string, terms []string) float64 {
 	return min(1, float64(n)/float64(len(terms)))
 }
 
+// sameWord reports whether a and b are the same word, or one is the other
+// with an s.
 func sameWord(a, b string) bool {
-	return a == b || a+"s" == b || a == b+"s"
+	plural := func(w, s string) bool { return len(w) == len(s)+1 && w[len(s)] == 's' && w[:len(s)] == s }
+	return a == b || plural(b, a) || plural(a, b)
 }
 
 // queryWords returns the words the index looks up for terms, folded as the

@@ -364,6 +364,9 @@ func TestSearchTitleNamedByQuestion(t *testing.T) {
 	}{
 		{"Chunked transfer encoding", []string{"chunked", "transfer", "encoding", "work"}, 0.75},
 		{"WebSockets", []string{"websocket"}, 1},
+		{"Stream", []string{"streams"}, 1},
+		{"Streamx", []string{"stream"}, 0},
+		{"Stream", []string{"streamx"}, 0},
 		{"WebSocket vs SSE", []string{"websocket"}, 0},                      // the question names less than the title
 		{"Overview", []string{"overview", "docker", "networking"}, 1.0 / 3}, // a one-word title names little
 		{"The", []string{"the"}, 0},                                         // no content word
