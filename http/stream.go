@@ -45,6 +45,7 @@ var (
 // the next begins. Tokens do not wait, so a burst of them still coalesces.
 type checkpoints struct {
 	written atomic.Int64  // the last event the reader wrote
+	waiting atomic.Bool   // the producer waits: a write must signal ack
 	ack     chan struct{} // a write happened
 	gone    chan struct{} // the reader left; nobody acknowledges any more
 
@@ -59,6 +60,10 @@ func newCheckpoints() *checkpoints {
 
 // wait returns once event seq is written, the reader is gone, or ctx ends.
 func (cp *checkpoints) wait(ctx context.Context, seq int) {
+	// Set before written is read: a write that stores written after that
+	// read sees waiting, and signals.
+	cp.waiting.Store(true)
+	defer cp.waiting.Store(false)
 	for cp.written.Load() < int64(seq) {
 		select {
 		case <-cp.ack:
@@ -71,8 +76,12 @@ func (cp *checkpoints) wait(ctx context.Context, seq int) {
 }
 
 // wrote records that every event up to seq is on the wire.
+// Tokens do not wait, so most writes find nobody to tell.
 func (cp *checkpoints) wrote(seq int) {
 	cp.written.Store(int64(seq))
+	if !cp.waiting.Load() {
+		return
+	}
 	select {
 	case cp.ack <- struct{}{}:
 	default:
