@@ -111,8 +111,12 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 		}
 		index := 0 // sentences so far in the passage, roughly
 		bs := blocks(ps.Text)
+		code := make([]bool, len(bs)) // each block is judged once
+		for i, b := range bs {
+			code[i] = b.isCode()
+		}
 		for bi, b := range bs {
-			if b.isCode() {
+			if code[bi] {
 				continue
 			}
 			if isEntry(b.text) {
@@ -127,7 +131,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 				continue
 			}
 			var next *block // the code this block introduces, if it does
-			if bi+1 < len(bs) && bs[bi+1].isCode() {
+			if bi+1 < len(bs) && code[bi+1] {
 				next = &bs[bi+1]
 			}
 			toks := cachedSentences(split, text)
@@ -144,7 +148,7 @@ func (g *Generator) answer(ctx context.Context, p runnel.Prompt) (string, error)
 				}
 				seen[key] = true
 				words := cachedWords(text)
-				if reIntroPronoun.MatchString(strings.ToLower(text)) {
+				if introPronoun(text) {
 					words = append([]string{"this"}, words...) // counts as dependent, below
 				}
 				c := &sentence{
@@ -781,3 +785,37 @@ func expletive(words []string) bool {
 // reIntroPronoun matches a sentence whose subject, after a short opening
 // phrase, is a pronoun ("On Linux, this is set on the cgroup").
 var reIntroPronoun = regexp.MustCompile(`^[^,.;:]{2,40}, (?:this|these|those|it|they)\b`)
+
+// introPronoun reports whether reIntroPronoun matches text in lower case.
+// The expression can only match where the first of ",.;:" in the text is a
+// comma and a space, so the rest of the sentences (almost all of them) are
+// told apart without it; lower case changes none of those characters.
+func introPronoun(text string) bool {
+	i := strings.IndexAny(text, ",.;:")
+	if i < 0 || !strings.HasPrefix(text[i:], ", ") {
+		return false
+	}
+	// What comes before the comma is the opening: none of its characters
+	// is one of those four, and lower case keeps each a character.
+	if n := utf8.RuneCountInString(text[:i]); n < 2 || n > 40 {
+		return false
+	}
+	// The pronoun, in lower case, and the character after it: five
+	// characters of at most four bytes, and one more, fit in 24 bytes.
+	rest := text[i+2:]
+	if len(rest) > 24 {
+		rest = rest[:24]
+	}
+	rest = strings.ToLower(rest)
+	for _, w := range [...]string{"this", "these", "those", "it", "they"} {
+		if strings.HasPrefix(rest, w) && (len(rest) == len(w) || !isWordByte(rest[len(w)])) {
+			return true
+		}
+	}
+	return false
+}
+
+// isWordByte reports whether c is an ASCII word character, as \b sees it.
+func isWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}

@@ -167,6 +167,14 @@ func isListItem(t string) bool {
 // codeSymbols are characters that are common in code and rare in prose.
 const codeSymbols = "{}()[];=<>|\\$&"
 
+// isCodeSymbol holds codeSymbols by byte.
+var isCodeSymbol = func() (t [utf8.RuneSelf]bool) {
+	for i := range len(codeSymbols) {
+		t[codeSymbols[i]] = true
+	}
+	return t
+}()
+
 // looksLikeCode reports whether a block is more likely code, a command or
 // data than prose: dense in symbols, or mostly made of lines that end or
 // begin the way code does. Such blocks make poor sentences to read aloud.
@@ -174,9 +182,11 @@ func looksLikeCode(block string) bool {
 	letters, symbols := 0, 0
 	for _, r := range block {
 		switch {
-		case unicode.IsLetter(r):
+		case r < 0x80 && ('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'):
+			letters++ // the only ASCII letters, without a table look-up
+		case r >= 0x80 && unicode.IsLetter(r):
 			letters++
-		case r < 0x80 && strings.IndexByte(codeSymbols, byte(r)) >= 0:
+		case r < 0x80 && isCodeSymbol[r]:
 			symbols++
 		}
 	}
@@ -210,12 +220,42 @@ func isCodeLine(t string) bool {
 	if strings.HasSuffix(t, "{") || strings.HasSuffix(t, "}") || strings.HasSuffix(t, ";") {
 		return true
 	}
-	for _, s := range []string{":=", "=>", "==", "!=", "&&", "||", "();", "){", "->"} {
-		if strings.Contains(t, s) {
-			return true
+	return hasCodePair(t) || hasFlag(t) && strings.IndexByte(".!?:", t[len(t)-1]) < 0
+}
+
+// hasCodePair reports whether t holds one of ":=", "=>", "==", "!=", "&&",
+// "||", "();", "){" or "->", in one pass over it.
+func hasCodePair(t string) bool {
+	for i := 0; i+1 < len(t); i++ {
+		next := t[i+1]
+		switch t[i] {
+		case ':', '!':
+			if next == '=' {
+				return true
+			}
+		case '=':
+			if next == '>' || next == '=' {
+				return true
+			}
+		case '&', '|':
+			if next == t[i] {
+				return true
+			}
+		case '(':
+			if next == ')' && i+2 < len(t) && t[i+2] == ';' {
+				return true
+			}
+		case ')':
+			if next == '{' {
+				return true
+			}
+		case '-':
+			if next == '>' {
+				return true
+			}
 		}
 	}
-	return hasFlag(t) && strings.IndexByte(".!?:", t[len(t)-1]) < 0
+	return false
 }
 
 // hasFlag reports whether t has a command-line flag ("--access", "-g"). An
@@ -278,7 +318,34 @@ func clean(s string) string {
 			return r
 		}, s)
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return collapseSpace(s)
+}
+
+// collapseSpace is strings.Join(strings.Fields(s), " "), without copying
+// a text that is collapsed already: ASCII or UTF-8 with single spaces
+// between words and none at either end, as most cleaned text is.
+func collapseSpace(s string) string {
+	prev := byte(' ') // a space at the start is one too many
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				return strings.Join(strings.Fields(s), " ")
+			}
+			i += size - 1
+			prev = 0
+			continue
+		}
+		if c == ' ' && prev == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' {
+			return strings.Join(strings.Fields(s), " ")
+		}
+		prev = c
+	}
+	if prev == ' ' {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return s
 }
 
 // finish gives a sentence the end of a sentence: list items and sentences
@@ -547,7 +614,27 @@ func withVersions(set []string, text string) []string {
 // /containers/(id or name)/stop"). Out of its list the term is a
 // fragment: which parameter, of what?
 func isEntry(block string) bool {
-	return reEntry.MatchString(block) || reEndpoint.MatchString(reParens.ReplaceAllString(block, "()"))
+	// Each expression is tried only where it can match: an entry has a
+	// spaced dash, and an endpoint begins with its method and a path
+	// (putting "()" for what is in parentheses changes neither).
+	if (strings.Contains(block, " – ") || strings.Contains(block, " — ")) && reEntry.MatchString(block) {
+		return true
+	}
+	return hasMethodPrefix(block) && reEndpoint.MatchString(reParens.ReplaceAllString(block, "()"))
+}
+
+// hasMethodPrefix reports whether s begins with an HTTP method reEndpoint
+// knows, a space and a slash.
+func hasMethodPrefix(s string) bool {
+	m, _, ok := strings.Cut(s, " /")
+	if !ok {
+		return false
+	}
+	switch m {
+	case "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
 }
 
 var (
