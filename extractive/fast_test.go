@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/runnel/runnel"
 )
 
 // The functions below are the plain forms of the ones the generator runs
@@ -58,6 +60,44 @@ func isCodeLineSimple(t string) bool {
 	return hasFlag(t) && strings.IndexByte(".!?:", t[len(t)-1]) < 0
 }
 
+func cleanSimple(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		line = strings.TrimSpace(line)
+		if line != "" && strings.IndexByte("-*+>#0123456789", line[0]) >= 0 {
+			line = reMarker.ReplaceAllString(line, "")
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(line)
+	}
+	s = b.String()
+	if strings.Contains(s, "](") {
+		s = reLink.ReplaceAllString(s, "$1")
+	}
+	if strings.ContainsAny(s, "`*") {
+		s = strings.Map(func(r rune) rune {
+			if r == '`' || r == '*' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func wordCountSimple(s string) int {
+	n := strings.Count(s, " ") + 1
+	cjk := 0
+	for _, r := range s {
+		if runnel.IsCJK(r) {
+			cjk++
+		}
+	}
+	return n + cjk/2
+}
+
 func isEntrySimple(block string) bool {
 	return reEntry.MatchString(block) || reEndpoint.MatchString(reParens.ReplaceAllString(block, "()"))
 }
@@ -69,7 +109,7 @@ func isEntrySimple(block string) bool {
 func randomText(r *rand.Rand) string {
 	pieces := []string{
 		"a", "word", "Docker", "the", "x", " ", " ", " ", "  ", "\t", "\n", "\n\n", "\r", "\v", "\f",
-		"\u00a0", "\u0085", "\u2003", "\u3000", ",", ", ", ".", ";", ":", "this", "This", "THESE", "those",
+		"\u00a0", "\u0085", "\u2003", "\u3000", "日本語の文", "한국어", "カタカナ", "\u1100", "\u10ff", "- ", "* ", "1. ", "> ", "## ", "`code`", "**b**", "[link](http://x)", "![i](y)", "](", ",", ", ", ".", ";", ":", "this", "This", "THESE", "those",
 		"it", "It", "they", "They", "itself", "it_", "it9", "İt", "\u212a", "İ", "é", "日本", "ß",
 		"\xff", "\xc3", ":=", "=>", "==", "!=", "&&", "||", "();", "(", ")", "){", "->", "-", "--flag",
 		" -g", "{", "}", ";", "$ ", "// ", "func ", "    ", "GET /v1/x", "POST /", "DELETE /a(b)",
@@ -98,6 +138,12 @@ func TestFastFormsMatchPlain(t *testing.T) {
 		}
 		if got, want := collapseSpace(s), strings.Join(strings.Fields(s), " "); got != want {
 			t.Fatalf("collapseSpace(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := clean(s), cleanSimple(s); got != want {
+			t.Fatalf("clean(%q) = %q, the plain form %q", s, got, want)
+		}
+		if got, want := wordCount(s), wordCountSimple(s); got != want {
+			t.Fatalf("wordCount(%q) = %d, the plain form %d", s, got, want)
 		}
 		if got, want := introPronoun(s), reIntroPronoun.MatchString(strings.ToLower(s)); got != want {
 			t.Fatalf("introPronoun(%q) = %v, the expression %v", s, got, want)

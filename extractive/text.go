@@ -294,19 +294,20 @@ var (
 // strip Markdown, but passages may come from anywhere, and a stray "- " or
 // "`" reads badly in an answer.
 func clean(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for line := range strings.Lines(s) {
-		line = strings.TrimSpace(line)
-		if line != "" && strings.IndexByte("-*+>#0123456789", line[0]) >= 0 {
-			line = reMarker.ReplaceAllString(line, "")
+	if strings.IndexByte(s, '\n') < 0 {
+		s = cleanLine(s) // one line, most sentences: nothing to join
+	} else {
+		var b strings.Builder
+		b.Grow(len(s))
+		for line := range strings.Lines(s) {
+			line = cleanLine(line)
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(line)
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(line)
+		s = b.String()
 	}
-	s = b.String()
 	if strings.Contains(s, "](") {
 		s = reLink.ReplaceAllString(s, "$1")
 	}
@@ -346,6 +347,15 @@ func collapseSpace(s string) string {
 		return strings.Join(strings.Fields(s), " ")
 	}
 	return s
+}
+
+// cleanLine trims a line and removes the Markdown markers it begins with.
+func cleanLine(line string) string {
+	line = strings.TrimSpace(line)
+	if line != "" && strings.IndexByte("-*+>#0123456789", line[0]) >= 0 {
+		line = reMarker.ReplaceAllString(line, "")
+	}
+	return line
 }
 
 // finish gives a sentence the end of a sentence: list items and sentences
@@ -468,10 +478,15 @@ func hasCJK(s string) bool {
 func wordCount(s string) int {
 	n := strings.Count(s, " ") + 1
 	cjk := 0
-	for _, r := range s {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0xe1 {
+			continue // ASCII, or a character below U+1100, the first CJK one
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		if runnel.IsCJK(r) {
 			cjk++
 		}
+		i += size - 1
 	}
 	return n + cjk/2
 }
