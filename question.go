@@ -179,7 +179,63 @@ func normalizeSpace(s string) string {
 // combining marks, so a decomposed "ü" stays inside its word). Everything
 // else (punctuation, quotes, operators) separates words.
 func Words(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !isWordRune(r) })
+	// ASCII text, most of it, is split in one pass over its bytes, and
+	// lowered in one copy only if it has capitals.
+	n, upper := 0, false
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !isWordRune(r) })
+		}
+		w := isASCIIWordByte(c)
+		if w && !inWord {
+			n++
+		}
+		inWord = w
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if n == 0 {
+		return []string{} // as strings.FieldsFunc
+	}
+	if upper {
+		s = asciiLower(s)
+	}
+	out := make([]string, 0, n)
+	start := -1
+	for i := 0; i < len(s); i++ {
+		if isASCIIWordByte(s[i]) {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			out = append(out, s[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// isASCIIWordByte reports whether c is an ASCII letter or digit, the ASCII
+// characters isWordRune accepts.
+func isASCIIWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// asciiLower lowers the capitals of an ASCII string.
+func asciiLower(s string) string {
+	b := make([]byte, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b)
 }
 
 func isWordRune(r rune) bool {
