@@ -18,24 +18,24 @@ func TestSummarize(t *testing.T) {
 	ms := time.Millisecond
 	outs := []Outcome{
 		// Gold first: counts for R@1, R@3, R@5 and 1 for MRR.
-		{Item: Item{Gold: []string{"a"}}, Sources: []string{"a", "b"}, GoldQuoted: true, Titles: 1 * ms},
+		{Item: Item{Gold: []string{"a"}}, Sources: []string{"a", "b"}, GoldQuoted: true, Titles: 1 * ms, Done: 2 * ms},
 		// Gold third: R@3 and R@5, 1/3 for MRR.
-		{Item: Item{Gold: []string{"c"}}, Sources: []string{"a", "b", "c"}, Titles: 2 * ms},
+		{Item: Item{Gold: []string{"c"}}, Sources: []string{"a", "b", "c"}, Titles: 2 * ms, Done: 9 * ms},
 		// Second gold fifth, first gold absent: R@5 only, 1/5.
-		{Item: Item{Gold: []string{"x", "e"}}, Sources: []string{"a", "b", "c", "d", "e"}, GoldQuoted: true, Titles: 3 * ms},
+		{Item: Item{Gold: []string{"x", "e"}}, Sources: []string{"a", "b", "c", "d", "e"}, GoldQuoted: true, Titles: 3 * ms, Done: 4 * ms},
 		// Gold sixth: no recall at 5, and no MRR@5; told not covered.
-		{Item: Item{Gold: []string{"f"}}, Sources: []string{"a", "b", "c", "d", "e", "f"}, NotCovered: true, Titles: 4 * ms},
+		{Item: Item{Gold: []string{"f"}}, Sources: []string{"a", "b", "c", "d", "e", "f"}, NotCovered: true, Titles: 4 * ms, Done: 5 * ms},
 		// Unanswerable, rightly told; unanswerable, wrongly answered,
 		// quoting an unlisted article.
-		{NotCovered: true, Titles: 5 * ms},
-		{Unlisted: []string{"z"}, Titles: 100 * ms},
+		{NotCovered: true, Titles: 5 * ms, Done: 6 * ms},
+		{Unlisted: []string{"z"}, Titles: 100 * ms, Done: 101 * ms},
 	}
 	m := Summarize(outs)
 	want := Metrics{
 		Questions: 6, Answerable: 4, Unanswerable: 2,
 		R1: 1.0 / 4, R3: 2.0 / 4, R5: 3.0 / 4, MRR5: (1 + 1.0/3 + 1.0/5) / 4,
 		GoldSentence: 2.0 / 4, FalseNotCovered: 1.0 / 4, TrueNotCovered: 1.0 / 2, Unlisted: 1.0 / 6,
-		TitlesP50: 3 * ms, TitlesP99: 100 * ms,
+		TitlesP50: 3 * ms, TitlesP99: 100 * ms, DoneP50: 5 * ms, DoneP99: 101 * ms,
 	}
 	if !sameMetrics(m, want) {
 		t.Errorf("Summarize =\n%+v\nwant\n%+v", m, want)
@@ -51,7 +51,7 @@ func sameMetrics(a, b Metrics) bool {
 		eq(a.R1, b.R1) && eq(a.R3, b.R3) && eq(a.R5, b.R5) && eq(a.MRR5, b.MRR5) &&
 		eq(a.GoldSentence, b.GoldSentence) && eq(a.FalseNotCovered, b.FalseNotCovered) &&
 		eq(a.TrueNotCovered, b.TrueNotCovered) && eq(a.Unlisted, b.Unlisted) &&
-		a.TitlesP50 == b.TitlesP50 && a.TitlesP99 == b.TitlesP99
+		a.TitlesP50 == b.TitlesP50 && a.TitlesP99 == b.TitlesP99 && a.DoneP50 == b.DoneP50 && a.DoneP99 == b.DoneP99
 }
 
 func TestQuotes(t *testing.T) {

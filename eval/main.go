@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	details := fs.String("details", "", "write every question's outcome to this JSONL file")
 	minScore := fs.Float64("min-score", 0, "the extractive generator's MinScore to try instead of its default")
 	minCoverage := fs.Float64("min-coverage", 0, "the extractive generator's MinCoverage to try instead of its default")
+	cpuprofile := fs.String("cpuprofile", "", "after the measured pass, ask every question ten times more under the CPU profiler and write its profile to this file")
 	rank := fs.String("rank", "", "ranking to try instead of the default: title=10,heading=4,tags=8,meta=2,body=1,boost=2,def=1.5 (any of them)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -145,6 +147,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if *cpuprofile != "" {
+		if err := profileQuestions(ctx, ev, *cpuprofile, all); err != nil {
+			return err
+		}
+	}
 	versions, _ := os.ReadFile(filepath.Join(*root, ".versions"))
 	fmt.Fprintf(stdout, "Corpus: %d articles, %d passages, from %s.\n\n", sum.Added, passages,
 		strings.Join(strings.Split(strings.TrimSpace(string(versions)), "\n"), "; "))
@@ -183,6 +190,31 @@ func (r *recorder) TagsNamed(ctx context.Context, names []string) ([]string, err
 	return r.store.TagsNamed(ctx, names)
 }
 
+// profileQuestions asks the questions of outs ten times under the CPU
+// profiler, which writes to path: one pass of a few hundred questions is
+// too short for a profile to say much.
+func profileQuestions(ctx context.Context, ev *evaluator, path string, outs []Outcome) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	for range 10 {
+		for _, o := range outs {
+			if _, err := ev.ask(ctx, o.Item); err != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+				return err
+			}
+		}
+	}
+	pprof.StopCPUProfile()
+	return f.Close()
+}
+
 // ask answers it and judges the answer.
 func (ev *evaluator) ask(ctx context.Context, it Item) (Outcome, error) {
 	o := Outcome{Item: it}
@@ -203,6 +235,8 @@ func (ev *evaluator) ask(ctx context.Context, it Item) (Outcome, error) {
 			}
 		case runnel.EventToken:
 			answer.WriteString(e.Token)
+		case runnel.EventDone:
+			o.Done = time.Since(start)
 		}
 		return nil
 	})
@@ -341,14 +375,14 @@ type row struct {
 
 // printTable writes the metrics as a Markdown table, one row per set.
 func printTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| set | questions | answerable | R@1 | R@3 | R@5 | MRR@5 | gold sentence | answerable told not covered | unanswerable told not covered | quotes an unlisted article | titles p50 | titles p99 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| set | questions | answerable | R@1 | R@3 | R@5 | MRR@5 | gold sentence | answerable told not covered | unanswerable told not covered | quotes an unlisted article | titles p50 | titles p99 | answer p50 | answer p99 |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		m := r.m
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.name, m.Questions, m.Answerable, f2(m.R1), f2(m.R3), f2(m.R5), f2(m.MRR5),
 			pct(m.GoldSentence), pct(m.FalseNotCovered), pct(m.TrueNotCovered), pct(m.Unlisted),
-			ms(m.TitlesP50), ms(m.TitlesP99))
+			ms(m.TitlesP50), ms(m.TitlesP99), ms(m.DoneP50), ms(m.DoneP99))
 	}
 }
 

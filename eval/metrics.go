@@ -18,6 +18,7 @@ type Outcome struct {
 	GoldQuoted bool          `json:"gold_quoted"` // the answer quotes a sentence of a gold article
 	Unlisted   []string      `json:"unlisted,omitempty"`
 	Titles     time.Duration `json:"titles_ns"` // from the question to the titles event
+	Done       time.Duration `json:"done_ns"`   // from the question to the done event: the whole answer
 }
 
 // Rank returns the 1-based place of the first gold article among the
@@ -45,16 +46,18 @@ type Metrics struct {
 	Unlisted         float64 // questions whose answer quotes an article the sources do not list
 
 	TitlesP50, TitlesP99 time.Duration
+	DoneP50, DoneP99     time.Duration
 }
 
 // Summarize computes the metrics of outcomes.
 func Summarize(outs []Outcome) Metrics {
 	var m Metrics
 	var r1, r3, r5, rr, gold, falseNC, trueNC, unlisted float64
-	var titles []time.Duration
+	var titles, done []time.Duration
 	for _, o := range outs {
 		m.Questions++
 		titles = append(titles, o.Titles)
+		done = append(done, o.Done)
 		if len(o.Unlisted) > 0 {
 			unlisted++
 		}
@@ -91,6 +94,7 @@ func Summarize(outs []Outcome) Metrics {
 	m.TrueNotCovered = share(trueNC, u)
 	m.Unlisted = share(unlisted, float64(m.Questions))
 	m.TitlesP50, m.TitlesP99 = percentile(titles, 50), percentile(titles, 99)
+	m.DoneP50, m.DoneP99 = percentile(done, 50), percentile(done, 99)
 	return m
 }
 
