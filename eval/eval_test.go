@@ -18,16 +18,16 @@ func TestSummarize(t *testing.T) {
 	ms := time.Millisecond
 	outs := []Outcome{
 		// Gold first: counts for R@1, R@3, R@5 and 1 for MRR.
-		{Item: Item{Gold: []string{"a"}}, Sources: []string{"a", "b"}, GoldQuoted: true, Titles: 1 * ms, Done: 2 * ms},
+		{Item: Item{Gold: []string{"a"}}, Sources: []string{"a", "b"}, GoldQuoted: true, Titles: 1 * ms, Done: 2 * ms, Quoted: 4, QuotedGold: 3},
 		// Gold third: R@3 and R@5, 1/3 for MRR.
-		{Item: Item{Gold: []string{"c"}}, Sources: []string{"a", "b", "c"}, Titles: 2 * ms, Done: 9 * ms},
+		{Item: Item{Gold: []string{"c"}}, Sources: []string{"a", "b", "c"}, Titles: 2 * ms, Done: 9 * ms, Quoted: 2, QuotedGold: 0},
 		// Second gold fifth, first gold absent: R@5 only, 1/5.
 		{Item: Item{Gold: []string{"x", "e"}}, Sources: []string{"a", "b", "c", "d", "e"}, GoldQuoted: true, Titles: 3 * ms, Done: 4 * ms},
 		// Gold sixth: no recall at 5, and no MRR@5; told not covered.
 		{Item: Item{Gold: []string{"f"}}, Sources: []string{"a", "b", "c", "d", "e", "f"}, NotCovered: true, Titles: 4 * ms, Done: 5 * ms},
 		// Unanswerable, rightly told; unanswerable, wrongly answered,
 		// quoting an unlisted article.
-		{NotCovered: true, Titles: 5 * ms, Done: 6 * ms},
+		{NotCovered: true, Titles: 5 * ms, Done: 6 * ms, Quoted: 3, QuotedGold: 3},
 		{Unlisted: []string{"z"}, Titles: 100 * ms, Done: 101 * ms},
 	}
 	m := Summarize(outs)
@@ -35,6 +35,9 @@ func TestSummarize(t *testing.T) {
 		Questions: 6, Answerable: 4, Unanswerable: 2,
 		R1: 1.0 / 4, R3: 2.0 / 4, R5: 3.0 / 4, MRR5: (1 + 1.0/3 + 1.0/5) / 4,
 		GoldSentence: 2.0 / 4, FalseNotCovered: 1.0 / 4, TrueNotCovered: 1.0 / 2, Unlisted: 1.0 / 6,
+		// Of the answerable outcomes, two quote a source: 3 of 4 and 0 of 2
+		// from gold; the unanswerable one's quotes do not count.
+		GoldShare: (3.0/4 + 0) / 2,
 		TitlesP50: 3 * ms, TitlesP99: 100 * ms, DoneP50: 5 * ms, DoneP99: 101 * ms,
 	}
 	if !sameMetrics(m, want) {
@@ -50,7 +53,7 @@ func sameMetrics(a, b Metrics) bool {
 	return a.Questions == b.Questions && a.Answerable == b.Answerable && a.Unanswerable == b.Unanswerable &&
 		eq(a.R1, b.R1) && eq(a.R3, b.R3) && eq(a.R5, b.R5) && eq(a.MRR5, b.MRR5) &&
 		eq(a.GoldSentence, b.GoldSentence) && eq(a.FalseNotCovered, b.FalseNotCovered) &&
-		eq(a.TrueNotCovered, b.TrueNotCovered) && eq(a.Unlisted, b.Unlisted) &&
+		eq(a.TrueNotCovered, b.TrueNotCovered) && eq(a.Unlisted, b.Unlisted) && eq(a.GoldShare, b.GoldShare) &&
 		a.TitlesP50 == b.TitlesP50 && a.TitlesP99 == b.TitlesP99 && a.DoneP50 == b.DoneP50 && a.DoneP99 == b.DoneP99
 }
 
@@ -69,6 +72,26 @@ func TestQuotes(t *testing.T) {
 	} {
 		if got := quotes(c.answer, source); got != c.want {
 			t.Errorf("quotes(%q) = %v, want %v", c.answer, got, c.want)
+		}
+	}
+}
+
+func TestQuotedFrom(t *testing.T) {
+	gold := []string{"The main process receives `SIGTERM`, and after a grace period, SIGKILL."}
+	others := []string{"Use docker kill to send SIGKILL at once.", "After a grace period, SIGKILL follows."}
+	for _, c := range []struct {
+		answer           string
+		quoted, fromGold int
+	}{
+		{"The main process receives SIGTERM. Use docker kill to send SIGKILL at once.", 2, 1},
+		{"After a grace period, SIGKILL.", 1, 1}, // in gold and another: gold
+		{"Use docker kill to send SIGKILL at once. Nothing quotes this sentence at all.", 1, 0},
+		{"See kill. Stop it.", 0, 0}, // too short to count
+		{"", 0, 0},
+	} {
+		q, g := quotedFrom(c.answer, gold, others)
+		if q != c.quoted || g != c.fromGold {
+			t.Errorf("quotedFrom(%q) = %d, %d; want %d, %d", c.answer, q, g, c.quoted, c.fromGold)
 		}
 	}
 }
@@ -170,7 +193,7 @@ func TestRun(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	last := lines[len(lines)-1]
 	want := strings.Join([]string{"| all", strconv.Itoa(m.Questions), strconv.Itoa(m.Answerable), f2(m.R1), f2(m.R3), f2(m.R5), f2(m.MRR5),
-		pct(m.GoldSentence), pct(m.FalseNotCovered), pct(m.TrueNotCovered), pct(m.Unlisted)}, " | ")
+		pct(m.GoldSentence), pct(m.FalseNotCovered), pct(m.TrueNotCovered), pct(m.GoldShare), pct(m.Unlisted)}, " | ")
 	if !strings.HasPrefix(last, want+" | ") {
 		t.Errorf("last row\n%s\ndoes not start with\n%s", last, want)
 	}

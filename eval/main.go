@@ -248,6 +248,7 @@ func (ev *evaluator) ask(ctx context.Context, it Item) (Outcome, error) {
 	if o.NotCovered {
 		return o, nil
 	}
+	var gold []string
 	for _, slug := range it.Gold {
 		a, err := ev.store.Get(ctx, slug)
 		if err != nil {
@@ -256,7 +257,20 @@ func (ev *evaluator) ask(ctx context.Context, it Item) (Outcome, error) {
 		if quotes(o.Answer, a.Body) {
 			o.GoldQuoted = true
 		}
+		gold = append(gold, a.Body)
 	}
+	var others []string
+	for _, slug := range o.Sources {
+		if slices.Contains(it.Gold, slug) {
+			continue
+		}
+		a, err := ev.store.Get(ctx, slug)
+		if err != nil {
+			return o, fmt.Errorf("source article %s: %w", slug, err)
+		}
+		others = append(others, a.Body)
+	}
+	o.Quoted, o.QuotedGold = quotedFrom(o.Answer, gold, others)
 	o.Unlisted = unlisted(o.Answer, o.Sources, ev.last)
 	return o, nil
 }
@@ -375,13 +389,13 @@ type row struct {
 
 // printTable writes the metrics as a Markdown table, one row per set.
 func printTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| set | questions | answerable | R@1 | R@3 | R@5 | MRR@5 | gold sentence | answerable told not covered | unanswerable told not covered | quotes an unlisted article | titles p50 | titles p99 | answer p50 | answer p99 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| set | questions | answerable | R@1 | R@3 | R@5 | MRR@5 | gold sentence | answerable told not covered | unanswerable told not covered | answer from gold | quotes an unlisted article | titles p50 | titles p99 | answer p50 | answer p99 |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		m := r.m
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.name, m.Questions, m.Answerable, f2(m.R1), f2(m.R3), f2(m.R5), f2(m.MRR5),
-			pct(m.GoldSentence), pct(m.FalseNotCovered), pct(m.TrueNotCovered), pct(m.Unlisted),
+			pct(m.GoldSentence), pct(m.FalseNotCovered), pct(m.TrueNotCovered), pct(m.GoldShare), pct(m.Unlisted),
 			ms(m.TitlesP50), ms(m.TitlesP99), ms(m.DoneP50), ms(m.DoneP99))
 	}
 }

@@ -19,6 +19,10 @@ type Outcome struct {
 	Unlisted   []string      `json:"unlisted,omitempty"`
 	Titles     time.Duration `json:"titles_ns"` // from the question to the titles event
 	Done       time.Duration `json:"done_ns"`   // from the question to the done event: the whole answer
+	// Of the answer's sentences that quote a source article, Quoted, how
+	// many quote a gold one (a sentence in both counts as gold).
+	Quoted     int `json:"quoted"`
+	QuotedGold int `json:"quoted_gold"`
 }
 
 // Rank returns the 1-based place of the first gold article among the
@@ -44,6 +48,7 @@ type Metrics struct {
 	FalseNotCovered  float64 // answerable questions told "not covered"
 	TrueNotCovered   float64 // unanswerable questions told "not covered"
 	Unlisted         float64 // questions whose answer quotes an article the sources do not list
+	GoldShare        float64 // the mean of QuotedGold/Quoted over answerable questions that quote a source
 
 	TitlesP50, TitlesP99 time.Duration
 	DoneP50, DoneP99     time.Duration
@@ -54,7 +59,12 @@ func Summarize(outs []Outcome) Metrics {
 	var m Metrics
 	var r1, r3, r5, rr, gold, falseNC, trueNC, unlisted float64
 	var titles, done []time.Duration
+	var goldShare, shared float64
 	for _, o := range outs {
+		if o.Answerable() && o.Quoted > 0 {
+			goldShare += float64(o.QuotedGold) / float64(o.Quoted)
+			shared++
+		}
 		m.Questions++
 		titles = append(titles, o.Titles)
 		done = append(done, o.Done)
@@ -93,6 +103,7 @@ func Summarize(outs []Outcome) Metrics {
 	m.GoldSentence, m.FalseNotCovered = share(gold, a), share(falseNC, a)
 	m.TrueNotCovered = share(trueNC, u)
 	m.Unlisted = share(unlisted, float64(m.Questions))
+	m.GoldShare = share(goldShare, shared)
 	m.TitlesP50, m.TitlesP99 = percentile(titles, 50), percentile(titles, 99)
 	m.DoneP50, m.DoneP99 = percentile(done, 50), percentile(done, 99)
 	return m
@@ -134,6 +145,37 @@ func quotes(answer, source string) bool {
 		}
 	}
 	return false
+}
+
+// quotedFrom returns how many of answer's sentences quote one of the gold
+// texts or one of the others, and how many of those quote a gold one.
+func quotedFrom(answer string, gold, others []string) (quoted, fromGold int) {
+	norm := func(texts []string) []string {
+		out := make([]string, len(texts))
+		for i, t := range texts {
+			out[i] = " " + strings.Join(runnel.Words(t), " ") + " "
+		}
+		return out
+	}
+	g, o := norm(gold), norm(others)
+	in := func(piece string, texts []string) bool {
+		return slices.ContainsFunc(texts, func(t string) bool { return strings.Contains(t, piece) })
+	}
+	for _, piece := range sentencePieces(answer) {
+		w := runnel.Words(piece)
+		if len(w) < minQuoteWords {
+			continue
+		}
+		p := " " + strings.Join(w, " ") + " "
+		switch {
+		case in(p, g):
+			quoted++
+			fromGold++
+		case in(p, o):
+			quoted++
+		}
+	}
+	return quoted, fromGold
 }
 
 // sentencePieces cuts text after each '.', '!' or '?' that a space or the
