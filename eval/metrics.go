@@ -137,15 +137,19 @@ const minQuoteWords = 4
 // runnel.Words splits them, so Markdown and punctuation do not matter)
 // appear in the same order, one after another, in source.
 func quotes(answer, source string) bool {
-	src := " " + strings.Join(runnel.Words(source), " ") + " "
+	src := spaced(runnel.Words(source))
 	for _, piece := range sentencePieces(answer) {
 		w := runnel.Words(piece)
-		if len(w) >= minQuoteWords && strings.Contains(src, " "+strings.Join(w, " ")+" ") {
+		if len(w) >= minQuoteWords && strings.Contains(src, spaced(w)) {
 			return true
 		}
 	}
 	return false
 }
+
+// spaced joins words with a space before, between and after them, so that
+// one such text contains another only at word boundaries.
+func spaced(words []string) string { return " " + strings.Join(words, " ") + " " }
 
 // quotedFrom returns how many of answer's sentences quote one of the gold
 // texts or one of the others, and how many of those quote a gold one.
@@ -153,7 +157,7 @@ func quotedFrom(answer string, gold, others []string) (quoted, fromGold int) {
 	norm := func(texts []string) []string {
 		out := make([]string, len(texts))
 		for i, t := range texts {
-			out[i] = " " + strings.Join(runnel.Words(t), " ") + " "
+			out[i] = spaced(runnel.Words(t))
 		}
 		return out
 	}
@@ -166,7 +170,7 @@ func quotedFrom(answer string, gold, others []string) (quoted, fromGold int) {
 		if len(w) < minQuoteWords {
 			continue
 		}
-		p := " " + strings.Join(w, " ") + " "
+		p := spaced(w)
 		switch {
 		case in(p, g):
 			quoted++
