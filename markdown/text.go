@@ -159,21 +159,36 @@ func (w *walker) block(n ast.Node) {
 		}
 		w.para(htmlText(b.String()))
 	case *xast.Table:
-		for row := n.FirstChild(); row != nil; row = row.NextSibling() {
-			var cells []string
-			for c := row.FirstChild(); c != nil; c = c.NextSibling() {
-				if t := inlineText(c, w.src); t != "" {
-					cells = append(cells, t)
-				}
-			}
-			w.para(strings.Join(cells, " "))
-		}
+		w.para(tableText(n, w.src))
 	case *ast.ThematicBreak:
 	default: // lists, list items, block quotes
 		for c := n.FirstChild(); c != nil; c = c.NextSibling() {
 			w.block(c)
 		}
 	}
+}
+
+// tableText returns a table as GitHub's Markdown writes one, a row a line
+// with its header's delimiter row, in a paragraph of its own: its rows are
+// a listing, not sentences, and a reader (the offline generator, a model,
+// a snippet) can tell. A "|" in a cell is escaped.
+func tableText(n *xast.Table, src []byte) string {
+	var b strings.Builder
+	for row := n.FirstChild(); row != nil; row = row.NextSibling() {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		cols := 0
+		b.WriteByte('|')
+		for c := row.FirstChild(); c != nil; c = c.NextSibling() {
+			b.WriteString(" " + strings.ReplaceAll(inlineText(c, src), "|", `\|`) + " |")
+			cols++
+		}
+		if _, header := row.(*xast.TableHeader); header {
+			b.WriteString("\n|" + strings.Repeat(" --- |", cols))
+		}
+	}
+	return b.String()
 }
 
 // inlineText returns the plain text of n's inline content, white space

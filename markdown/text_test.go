@@ -111,7 +111,7 @@ func TestPassages(t *testing.T) {
 		{
 			name: "tables",
 			src:  "---\ntitle: T\n---\n| Name | Value |\n|------|-------|\n| `a`  | 1     |\n| b    |       |\n",
-			want: []section{{"", "Name Value\n\na 1\n\nb"}},
+			want: []section{{"", "| Name | Value |\n| --- | --- |\n| a | 1 |\n| b |  |"}},
 		},
 		{
 			name: "HTML dropped",

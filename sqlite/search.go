@@ -386,7 +386,7 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 			Tags:     slices.Clone(nonNil(h.art.tags)),
 			Position: p.position,
 			Score:    h.score,
-			Snippet:  snippet(unfence(p.text), ix.words[h.art.an], sk),
+			Snippet:  snippet(untable(unfence(p.text)), ix.words[h.art.an], sk),
 		})
 	}
 	return out, nil
@@ -430,4 +430,31 @@ func unfence(s string) string {
 		return s
 	}
 	return strings.TrimSpace(fenceLine.ReplaceAllString(s, ""))
+}
+
+// untable writes the tables the importer keeps in a passage as lines of
+// their cells: "| a | b |" becomes "a | b", and the delimiter row under a
+// header goes. A snippet is a short extract, not Markdown.
+func untable(s string) string {
+	if !strings.HasPrefix(s, "|") && !strings.Contains(s, "\n|") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for line := range strings.Lines(s) {
+		t := strings.TrimRight(line, "\n")
+		if !strings.HasPrefix(t, "|") {
+			b.WriteString(line)
+			continue
+		}
+		if strings.Trim(t, "|:- \t") == "" {
+			continue // the delimiter row
+		}
+		t = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(t, "|"), "|"))
+		b.WriteString(strings.ReplaceAll(t, `\|`, "|"))
+		if strings.HasSuffix(line, "\n") {
+			b.WriteByte('\n')
+		}
+	}
+	return strings.TrimSpace(b.String())
 }

@@ -627,3 +627,16 @@ func TestSearchGoroutines(t *testing.T) {
 		t.Error("Search after Close succeeded")
 	}
 }
+
+func TestUntable(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"No table here, though a | b in prose.\n\nMore.", "No table here, though a | b in prose.\n\nMore."},
+		{"Before.\n\n| Opcode | Meaning |\n| --- | --- |\n| 0x1 | text |\n| a\\|b |  |\n\nAfter.",
+			"Before.\n\nOpcode | Meaning\n0x1 | text\na|b |\n\nAfter."},
+		{"| --- | :---: |\n| x | y |", "x | y"},
+	} {
+		if got := untable(c.in); got != c.want {
+			t.Errorf("untable(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
