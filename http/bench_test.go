@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -325,4 +326,94 @@ func BenchmarkRefusal(b *testing.B) {
 	defer held.Body.Close()
 	req, _ := http.NewRequest("GET", url, nil)
 	askAll(b, req, http.StatusServiceUnavailable)
+}
+
+// BenchmarkPacedTokens measures what one token costs when tokens come one
+// at a time, as a model writes them: the generator emits a token when the
+// client has read the one before, so each goes out in a write of its own
+// and every goroutine involved wakes for it. An op is one token's round
+// trip on loopback, the client's read and its signal back included; with
+// -cpu 1 that is the CPU a token costs the whole process. A parked stream
+// writes each token in the producer's goroutine, as it does tokens paced
+// further apart than burstGap (the round trip here is shorter, and would
+// count as a burst). "plain" is a bare net/http handler doing the same
+// with a flush a token: the floor to compare with.
+func BenchmarkPacedTokens(b *testing.B) {
+	serve := func(b *testing.B, h http.Handler, next chan struct{}) {
+		ts := httptest.NewServer(h)
+		defer ts.Close()
+		c, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: b\r\n\r\n")
+		r := bufio.NewReader(c)
+		token := []byte(`"type":"token"`)
+		read := func() {
+			for {
+				line, err := r.ReadSlice('\n')
+				if err != nil {
+					b.Fatal(err)
+				}
+				if bytes.Contains(line, token) {
+					return
+				}
+			}
+		}
+		next <- struct{}{}
+		read() // the first token: the stream is open, parked if it parks
+		b.ReportAllocs()
+		for b.Loop() {
+			next <- struct{}{}
+			read()
+		}
+	}
+	gate := func(next chan struct{}) runnel.Generator {
+		return runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+			for {
+				select {
+				case <-next:
+					if err := emit("word "); err != nil {
+						return runnel.Done{}, err
+					}
+				case <-ctx.Done():
+					return runnel.Done{}, ctx.Err()
+				}
+			}
+		})
+	}
+	for _, name := range []string{"ndjson", "ndjson-parked"} {
+		b.Run(name, func(b *testing.B) {
+			next := make(chan struct{})
+			store := newMemStore(testArticles...)
+			park := time.Duration(-1)
+			if name == "ndjson-parked" {
+				park = time.Nanosecond
+				defer func(was time.Duration) { *rhttp.BurstGap = was }(*rhttp.BurstGap)
+				*rhttp.BurstGap = 0
+			}
+			s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: gate(next)}, Store: store,
+				Runs: memory.New(memory.Options{}), ParkAfter: park, WriteHold: -1}
+			serve(b, s.Handler(), next)
+		})
+	}
+	b.Run("plain", func(b *testing.B) {
+		next := make(chan struct{})
+		serve(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			rc := http.NewResponseController(w)
+			for {
+				select {
+				case <-next:
+					io.WriteString(w, `{"type":"token","token":"word "}`+"\n")
+					if err := rc.Flush(); err != nil {
+						return
+					}
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}), next)
+	})
 }

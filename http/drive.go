@@ -187,7 +187,7 @@ func (p *pump) more() {
 // Tokens paced as a model writes them (tens of milliseconds apart) are
 // each written by the producer; a generator that emits faster than this
 // has its events batched.
-const burstGap = time.Millisecond
+var burstGap = time.Millisecond
 
 // monoNow returns the monotonic time since the process began (the time
 // processStart holds, openaiapi.go).

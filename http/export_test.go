@@ -6,6 +6,10 @@ import "os"
 // and off, so that the tests can run the parked streams' goroutine path.
 var DriveParked = &driveParked
 
+// BurstGap is how soon after a write an event counts as part of a burst
+// (drive.go), for the benchmarks.
+var BurstGap = &burstGap
+
 // BlockedWrites returns how many writes of driven streams had to wait for
 // a goroutine of their own.
 func BlockedWrites() int64 { return blockedWrites.Load() }

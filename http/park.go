@@ -265,6 +265,8 @@ type chunkSink struct {
 	rest  []byte
 	whole []byte // the chunk rest is the end of
 	rbuf  *[]byte
+
+	once oneWrite // the writes that do not wait (drive.go)
 }
 
 func (s *chunkSink) write(buf []byte, _ []int) error {
@@ -302,7 +304,7 @@ func putChunk(bp *[]byte, b []byte) {
 // nothing: the rest is then flush's to write.
 func (s *chunkSink) writeNow(buf []byte) (blocked bool, err error) {
 	bp, b := chunk(buf)
-	n, err := writeNow(s.pk.rc, b)
+	n, err := s.once.write(s.pk.rc, b)
 	s.wrote += int64(n)
 	if errors.Is(err, errWouldBlock) {
 		s.rest, s.whole, s.rbuf = b[n:], b, bp

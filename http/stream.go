@@ -228,7 +228,8 @@ type pump struct {
 
 	buf  []byte
 	ends []int
-	evs  []runnel.Event
+	bufp *[]byte         // the pool's pointer buf came in, given back with it
+	evs  *[]runnel.Event // what fill reads the log into, from its pool
 
 	// The timers loop waits on: the request's deadline, and the silence
 	// after which a ping goes out. Nil when there is none.
@@ -466,10 +467,10 @@ func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
 			return ready, nil
 		}
 		if p.evs == nil {
-			p.evs = *evsPool.Get().(*[]runnel.Event)
+			p.evs = evsPool.Get().(*[]runnel.Event)
 		}
-		evs, more, err := p.run.Read(ctx, p.encoded, p.evs[:0])
-		p.evs = evs[:0]
+		evs, more, err := p.run.Read(ctx, p.encoded, (*p.evs)[:0])
+		*p.evs = evs[:0]
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil, nil
@@ -497,7 +498,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // take returns the pump's buffer, empty, from the pool if it has none.
 func (p *pump) take() []byte {
 	if p.buf == nil {
-		p.buf = (*bufPool.Get().(*[]byte))[:0]
+		p.bufp = bufPool.Get().(*[]byte)
+		p.buf = (*p.bufp)[:0]
 	}
 	return p.buf[:0]
 }
@@ -506,13 +508,12 @@ func (p *pump) take() []byte {
 // past the batch size is left to the collector.
 func (p *pump) release() {
 	if p.buf != nil && cap(p.buf) <= 2*maxBatch {
-		b := p.buf[:0]
-		bufPool.Put(&b)
+		*p.bufp = p.buf[:0]
+		bufPool.Put(p.bufp)
 	}
-	p.buf = nil
+	p.buf, p.bufp = nil, nil
 	if p.evs != nil {
-		evs := p.evs[:0] // fill cleared what it read
-		evsPool.Put(&evs)
+		evsPool.Put(p.evs) // fill cleared what it read
 		p.evs = nil
 	}
 }

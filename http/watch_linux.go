@@ -145,17 +145,29 @@ func (w *epollWatch) loop() {
 	}
 }
 
-// writeNow writes b to a socket watched by epoll, if the socket takes it
-// without waiting (drive.go). It returns how much it wrote, and
-// errWouldBlock when that was not all of it.
-func writeNow(rc syscall.RawConn, b []byte) (n int, err error) {
-	if cerr := rc.Write(func(fd uintptr) bool {
-		n, err = syscall.Write(int(fd), b)
-		return true // one attempt: never wait for the socket here
-	}); cerr != nil {
+// oneWrite writes to a socket watched by epoll only if the socket takes
+// the bytes without waiting (drive.go). A parked stream keeps one, so that
+// the function RawConn.Write calls is made once, not for every token.
+type oneWrite struct {
+	b   []byte
+	n   int
+	err error
+	f   func(fd uintptr) bool
+}
+
+// write writes b, if the socket takes it without waiting. It returns how
+// much it wrote, and errWouldBlock when that was not all of it.
+func (w *oneWrite) write(rc syscall.RawConn, b []byte) (n int, err error) {
+	if w.f == nil {
+		w.f = w.try
+	}
+	w.b, w.n, w.err = b, 0, nil
+	cerr := rc.Write(w.f)
+	n, err = max(w.n, 0), w.err
+	w.b, w.err = nil, nil
+	if cerr != nil {
 		return 0, cerr
 	}
-	n = max(n, 0)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return n, errWouldBlock
@@ -163,4 +175,10 @@ func writeNow(rc syscall.RawConn, b []byte) (n int, err error) {
 		return n, errWouldBlock
 	}
 	return n, err
+}
+
+// try is the one attempt: it never waits for the socket.
+func (w *oneWrite) try(fd uintptr) bool {
+	w.n, w.err = syscall.Write(int(fd), w.b)
+	return true
 }

@@ -10,5 +10,7 @@ func startWatch(*parking) bool { return false }
 
 func stopWatch(*parking) {}
 
-// writeNow is not used where startWatch reports false.
-func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
+// oneWrite is not used where startWatch reports false.
+type oneWrite struct{}
+
+func (*oneWrite) write(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }

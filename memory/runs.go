@@ -164,7 +164,7 @@ type run struct {
 	stop context.CancelCauseFunc
 
 	mu      sync.Mutex
-	log     []entry
+	log     eventLog
 	bytes   int64
 	state   runnel.RunState
 	wake    chan struct{} // closed by the next Append; made by a Read that found nothing
@@ -181,6 +181,46 @@ type run struct {
 type entry struct {
 	token string        // a token's text, when full is nil
 	full  *runnel.Event // any other event
+}
+
+// eventLog holds a run's entries in blocks of logBlock: the first grows
+// as a slice does, and the others are made whole when the one before is
+// full. A slice grown by append instead copies all it holds each time it
+// grows, and past 256 entries allocates 1.25 times what it holds, so a
+// long answer allocated about five times its entries' bytes as it grew;
+// in blocks, each token allocates its own entry and nothing moves.
+type eventLog struct {
+	first []entry   // entries 0 to logBlock-1
+	rest  [][]entry // the blocks after it, each of logBlock entries
+	n     int
+}
+
+// logBlock is the entries of a block, a power of two: 1.5 KiB of them.
+const logBlock = 64
+
+func (l *eventLog) len() int { return l.n }
+
+func (l *eventLog) add(en entry) {
+	if l.n < logBlock {
+		l.first = append(l.first, en)
+	} else {
+		i := l.n - logBlock
+		if i%logBlock == 0 {
+			l.rest = append(l.rest, make([]entry, 0, logBlock))
+		}
+		b := &l.rest[i/logBlock]
+		*b = append(*b, en)
+	}
+	l.n++
+}
+
+// at returns entry seq, which must be under len.
+func (l *eventLog) at(seq int) entry {
+	if seq < logBlock {
+		return l.first[seq]
+	}
+	i := seq - logBlock
+	return l.rest[i/logBlock][i%logBlock]
 }
 
 var (
@@ -237,7 +277,7 @@ func (r *run) Notify(after int, f func()) bool {
 	after = max(after, -1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if after+1 < len(r.log) || r.state != runnel.RunLive {
+	if after+1 < r.log.len() || r.state != runnel.RunLive {
 		return false
 	}
 	if r.waiter == nil {
@@ -251,14 +291,14 @@ func (r *run) Notify(after int, f func()) bool {
 // add appends e, ends the run on a terminal event and wakes the readers.
 // r.mu is held.
 func (r *run) add(e runnel.Event) int {
-	seq := len(r.log)
+	seq := r.log.len()
 	if e.Type == runnel.EventToken {
-		r.log = append(r.log, entry{token: e.Token})
+		r.log.add(entry{token: e.Token})
 		r.bytes += entrySize + int64(len(e.Token))
 	} else {
 		full := e // a copy, so that e itself stays on the stack
 		full.Run, full.Seq = r.id, seq
-		r.log = append(r.log, entry{full: &full})
+		r.log.add(entry{full: &full})
 		r.bytes += entrySize + eventSize + dataSize(e)
 	}
 	switch e.Type {
@@ -288,7 +328,7 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 	after = max(after, -1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if after+1 >= len(r.log) {
+	if after+1 >= r.log.len() {
 		if r.state != runnel.RunLive {
 			return dst, nil, io.EOF
 		}
@@ -297,8 +337,8 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 		}
 		return dst, r.wake, nil
 	}
-	for seq := after + 1; seq < len(r.log) && seq-after <= maxRead; seq++ {
-		if en := r.log[seq]; en.full != nil {
+	for seq := after + 1; seq < r.log.len() && seq-after <= maxRead; seq++ {
+		if en := r.log.at(seq); en.full != nil {
 			dst = append(dst, *en.full)
 		} else {
 			dst = append(dst, runnel.Event{Type: runnel.EventToken, Token: en.token, Run: r.id, Seq: seq})

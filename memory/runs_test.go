@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +102,51 @@ func TestLog(t *testing.T) {
 	}
 	if _, err := rs.Get(t.Context(), "nope"); runnel.ErrorCode(err) != runnel.ENOTFOUND {
 		t.Errorf("Get of an unknown run = %v, want not_found", err)
+	}
+}
+
+// TestLongLog reads back a log of many blocks (runs keep their entries
+// in blocks of 64) from every point, each event where it was appended.
+func TestLongLog(t *testing.T) {
+	rs := memory.New(memory.Options{})
+	run := create(t, rs)
+	ctx := t.Context()
+	const n = 1000
+	for i := range n {
+		e := runnel.Event{Type: runnel.EventToken, Token: strconv.Itoa(i)}
+		if i%100 == 7 {
+			e = runnel.Event{Type: runnel.EventQuery, Query: strconv.Itoa(i)}
+		}
+		if seq, err := run.Append(ctx, e); err != nil || seq != i {
+			t.Fatalf("Append %d = %d, %v", i, seq, err)
+		}
+	}
+	for _, after := range []int{-1, 0, 62, 63, 64, 126, 127, 128, 500, 991, 998} {
+		var got []runnel.Event
+		for at := after; ; {
+			evs, more, err := run.Read(ctx, at, nil)
+			if err != nil || (len(evs) == 0 && more == nil) {
+				t.Fatalf("Read after %d = %d events, %v", at, len(evs), err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			got = append(got, evs...)
+			at = evs[len(evs)-1].Seq
+		}
+		if len(got) != n-1-after {
+			t.Fatalf("read %d events after %d, want %d", len(got), after, n-1-after)
+		}
+		for j, e := range got {
+			seq := after + 1 + j
+			text := e.Token
+			if e.Type == runnel.EventQuery {
+				text = e.Query
+			}
+			if e.Seq != seq || text != strconv.Itoa(seq) {
+				t.Fatalf("after %d, event %d is %d %q, want %d", after, j, e.Seq, text, seq)
+			}
+		}
 	}
 }
 
