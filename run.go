@@ -103,5 +103,11 @@ type Notifier interface {
 	// which is the one that appends (runs in memory, after their locks are
 	// released) or one of its own (runs in Redis, where a Read is a round
 	// trip).
+	//
+	// With f nil, Notify keeps nothing: it only reports whether the
+	// caller may wait (true: nothing after after yet, as far as it can
+	// tell without a round trip) or should Read (false). A reader that has
+	// just read events asks it before reading again, rather than make a
+	// Read find nothing.
 	Notify(after int, f func()) bool
 }

@@ -247,7 +247,7 @@ func (p *pump) advance() advanced {
 		return advWaiting
 	}
 	for {
-		more, err := p.fill(d.ctx)
+		more, err := p.fillFor(d.ctx, true)
 		if err != nil {
 			return p.end(func() outcome { return p.fail(errLogRead, err) })
 		}
@@ -265,15 +265,10 @@ func (p *pump) advance() advanced {
 		if more == ready {
 			continue
 		}
-		if d.registered.Load() {
+		if d.registered.Load() || p.register() {
 			break
 		}
-		d.afterToken.Store(p.last == runnel.EventToken)
-		d.registered.Store(true)
-		if d.notifier.Notify(p.encoded, d.more) {
-			break
-		}
-		d.registered.Store(false) // more came meanwhile: read it
+		// More came meanwhile: read it.
 	}
 	if d.ping != nil && d.pingDue.Swap(false) {
 		if wait := p.ping - time.Duration(monoNow()-d.lastWrite.Load()); wait > 0 {
@@ -288,6 +283,21 @@ func (p *pump) advance() advanced {
 		p.release()
 	}
 	return advWaiting
+}
+
+// register asks the run to call the stream back after the last event
+// encoded, and reports whether it will: false when there is more to read
+// already. The flags are set first, since the call back may come at once,
+// in another goroutine.
+func (p *pump) register() bool {
+	d := p.drv
+	d.afterToken.Store(p.last == runnel.EventToken)
+	d.registered.Store(true)
+	if d.notifier.Notify(p.encoded, d.more) {
+		return true
+	}
+	d.registered.Store(false)
+	return false
 }
 
 // holdNext lets the token the run appended last (the event after

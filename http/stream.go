@@ -461,10 +461,22 @@ func (p *pump) stop(ctx context.Context) outcome {
 // the channel that says when there may be more (closed already when the
 // buffer filled up), nil once the log has nothing more to give.
 func (p *pump) fill(ctx context.Context) (<-chan struct{}, error) {
+	return p.fillFor(ctx, false)
+}
+
+// fillFor is fill. With driven set (a driven stream's advance, drive.go),
+// once a read has found events it asks the run whether there is more
+// (runnel.Notifier's Notify with no function) before it reads again, and
+// returns caughtUp when there is not. A read that finds nothing makes the
+// channel that a driven stream never waits on, for every token.
+func (p *pump) fillFor(ctx context.Context, driven bool) (<-chan struct{}, error) {
 	p.buf, p.ends = p.take(), p.ends[:0]
-	for !p.last.Terminal() {
+	for read := false; !p.last.Terminal(); read = true {
 		if len(p.buf) >= maxBatch {
 			return ready, nil
+		}
+		if driven && read && p.drv.notifier.Notify(p.encoded, nil) {
+			return caughtUp, nil
 		}
 		if p.evs == nil {
 			p.evs = evsPool.Get().(*[]runnel.Event)
@@ -521,6 +533,10 @@ func (p *pump) release() {
 // evsPool holds the slices pumps read the run's log into, while their
 // streams wait: grown to a read's worth of events, one was 20 KB a stream.
 var evsPool = sync.Pool{New: func() any { evs := make([]runnel.Event, 0, 64); return &evs }}
+
+// caughtUp is what fillFor returns for a driven stream that has read all
+// there is: a channel that is never closed, which nothing waits on.
+var caughtUp = make(chan struct{})
 
 // ready is a closed channel: more is ready now.
 var ready = func() chan struct{} {

@@ -280,6 +280,9 @@ func (r *run) Notify(after int, f func()) bool {
 	if after+1 < r.log.len() || r.state != runnel.RunLive {
 		return false
 	}
+	if f == nil {
+		return true // only asked
+	}
 	if r.waiter == nil {
 		r.waiter = f
 	} else {

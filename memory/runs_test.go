@@ -353,6 +353,14 @@ func TestNotify(t *testing.T) {
 	if n.Notify(0, func() { t.Error("called, though Notify refused") }) {
 		t.Error("Notify after 0 with event 1 in the log = true, want false")
 	}
+	// With no function Notify only answers: an Append after it calls
+	// nobody (a nil function kept would panic here).
+	if n.Notify(0, nil) {
+		t.Error("Notify(0, nil) with event 1 in the log = true, want false")
+	}
+	if !n.Notify(1, nil) {
+		t.Error("Notify(1, nil) after the last event = false, want true")
+	}
 	canceled := 0
 	if !n.Notify(1, func() { canceled++ }) {
 		t.Fatal("Notify after the last event = false, want true")

@@ -266,7 +266,7 @@ func (r *run) waiting(after int, wake <-chan struct{}) <-chan struct{} {
 // append was published, or a third of a lease went by). It reports false
 // when there was no such Read, or the channel is closed already: a read
 // is a round trip to Redis, which the goroutine that notifies must not
-// wait for.
+// wait for. With f nil it registers nothing and reports the same.
 func (r *run) Notify(after int, f func()) bool {
 	after = max(after, -1)
 	r.mu.Lock()
@@ -274,6 +274,14 @@ func (r *run) Notify(after int, f func()) bool {
 	r.mu.Unlock()
 	if wake == nil || at != after {
 		return false
+	}
+	if f == nil { // only asked
+		select {
+		case <-wake:
+			return false
+		default:
+			return true
+		}
 	}
 	return r.rs.wait(r.id, wake, f)
 }

@@ -552,6 +552,9 @@ func TestNotify(t *testing.T) {
 	if n.Notify(3, func() {}) {
 		t.Error("Notify after 3 when the last Read was after -1 = true, want false")
 	}
+	if n.Notify(3, nil) || !n.Notify(-1, nil) {
+		t.Error("Notify with no function does not answer as Notify with one")
+	}
 	called := make(chan struct{}, 2)
 	if !n.Notify(-1, func() { called <- struct{}{} }) {
 		t.Fatal("Notify after the Read that found nothing = false, want true")
@@ -568,6 +571,9 @@ func TestNotify(t *testing.T) {
 	// on is closed, so Notify refuses until the reader reads again.
 	if n.Notify(-1, func() { called <- struct{}{} }) {
 		t.Error("Notify on a closed channel = true, want false")
+	}
+	if n.Notify(-1, nil) {
+		t.Error("Notify(-1, nil) on a closed channel = true, want false")
 	}
 	evs, _, err := other.Read(t.Context(), -1, nil)
 	if err != nil || len(evs) != 1 || evs[0].Type != runnel.EventQuery {
