@@ -307,11 +307,10 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 			return p.fail(errLogRead, err)
 		}
 		if len(p.buf) > 0 {
+			// The ping timer is not moved: when it fires, sendPing
+			// looks at how long ago the last write was.
 			if err := p.write(); err != nil {
 				return left(err)
-			}
-			if p.pingTimer != nil {
-				p.pingTimer.Reset(p.ping)
 			}
 		} else {
 			p.passed()
@@ -434,6 +433,10 @@ func (p *pump) stopTimers() {
 //
 //go:noinline
 func (p *pump) sendPing() error {
+	if wait := p.ping - time.Duration(monoNow()-p.wroteAt); wait > 0 {
+		p.pingTimer.Reset(wait) // a write since: the silence is not over
+		return nil
+	}
 	p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
 	if err := p.write(); err != nil {
 		return err

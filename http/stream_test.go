@@ -344,6 +344,55 @@ func TestPing(t *testing.T) {
 	}
 }
 
+// TestNoPingWhileTokensFlow sends a token every tenth of the ping interval
+// for five intervals: a ping is for a silence, and the stream has none.
+// The ping timer is not moved at each write (it looks at the last write
+// when it fires), so this is what says it looks.
+func TestNoPingWhileTokensFlow(t *testing.T) {
+	const interval, tokens = 200 * time.Millisecond, 50
+	gen := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		for range tokens {
+			if err := emit("tok "); err != nil {
+				return runnel.Done{}, err
+			}
+			select {
+			case <-time.After(interval / 10):
+			case <-ctx.Done():
+				return runnel.Done{}, ctx.Err()
+			}
+		}
+		return runnel.Done{FinishReason: "stop"}, nil
+	})
+	_, ts := newServer(t, gen, func(s *rhttp.Server) { s.PingInterval = interval })
+	resp, err := http.Get(ts.URL + "/articles/stream?question=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := rhttp.NewReader(resp.Body, 0) // pings included, as the client leaves them out
+	pings, toks := 0, 0
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatalf("Next after %d tokens: %v", toks, err)
+		}
+		switch e.Type {
+		case runnel.EventPing:
+			pings++
+		case runnel.EventToken:
+			toks++
+		}
+		if e.Terminal() {
+			break
+		}
+	}
+	// One ping is forgiven: a machine that stalls for a whole interval
+	// between two tokens has a silence to fill.
+	if toks != tokens || pings > 1 {
+		t.Errorf("%d tokens and %d pings, want %d tokens and no ping", toks, pings, tokens)
+	}
+}
+
 // TestClientDisconnect leaves mid-stream and checks that the generation's
 // context ends and that no goroutine is left behind.
 func TestClientDisconnect(t *testing.T) {
