@@ -43,21 +43,51 @@ const DefaultRewriteTimeout = 10 * time.Second
 // that error. Any other failure is returned without a terminal event: the
 // transport reports it as an error event, because only the transport knows
 // whether the stream has begun.
+//
+// Answer is Prepare and then Generate, in the goroutine that calls it.
 func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) error {
-	if err := emit(Event{Type: EventQuery, Query: q.Text}); err != nil {
+	g, err := a.Prepare(ctx, q, emit)
+	if err != nil {
 		return err
+	}
+	return g.Generate(ctx)
+}
+
+// A Generation is an answer whose query, tags, titles and sources are
+// emitted, waiting for its generator: [Answerer.Prepare] returns it, and
+// its Generate emits the tokens and done.
+//
+// The two halves may run in different goroutines. The preparation needs a
+// deep stack (the search, the prompt), and a goroutine keeps the stack it
+// grew to while it waits; a server that keeps many answers open starts
+// each generation in a goroutine of its own, whose stack holds only what
+// the generator needs while it waits.
+type Generation struct {
+	gen    Generator
+	prompt Prompt
+	emit   func(Event) error
+	failed error // the emit that failed, once one has
+}
+
+// Prepare emits the answer's query, tags, titles and sources through emit
+// and returns what generates the rest. Its errors are Answer's.
+//
+//go:noinline
+func (a *Answerer) Prepare(ctx context.Context, q Query, emit func(Event) error) (*Generation, error) {
+	if err := emit(Event{Type: EventQuery, Query: q.Text}); err != nil {
+		return nil, err
 	}
 	sq := a.searchQuery(ctx, q)
 	passages, err := a.Searcher.Search(ctx, sq, cmpOr(a.Passages, 8))
 	if err != nil {
-		return fmt.Errorf("search: %w", err)
+		return nil, fmt.Errorf("search: %w", err)
 	}
 	// The sources name every article the answer may draw on: the passages
 	// of articles past the limit are not given to the generator.
 	passages = listed(passages, cmpOr(a.Articles, 5))
 	named, err := a.Searcher.TagsNamed(ctx, sq.TagNames())
 	if err != nil {
-		return fmt.Errorf("tags: %w", err)
+		return nil, fmt.Errorf("tags: %w", err)
 	}
 	sources := a.sources(passages)
 	titles := make([]string, len(sources))
@@ -70,34 +100,56 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 		{Type: EventSources, Sources: sources},
 	} {
 		if err := emit(e); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// The generator reads the question as asked, with the earlier turns,
 	// and weighs the passages by the terms they were found by.
-	prompt := Prompt{Question: q.Text, Terms: sq.Terms, Passages: passages, History: q.History}
+	g := &Generation{gen: a.Generator, emit: emit,
+		prompt: Prompt{Question: q.Text, Terms: sq.Terms, Passages: passages, History: q.History}}
 	if tc, ok := a.Searcher.(TermCounter); ok {
 		// After the sources: the counts cost the first token, not the
 		// titles.
-		if prompt.TermDocs, prompt.Docs, err = tc.CountTerms(ctx, sq.Terms); err != nil {
-			return fmt.Errorf("count terms: %w", err)
+		if g.prompt.TermDocs, g.prompt.Docs, err = tc.CountTerms(ctx, sq.Terms); err != nil {
+			return nil, fmt.Errorf("count terms: %w", err)
 		}
 	}
-	var emitErr error
-	done, err := a.Generator.Generate(ctx, prompt,
-		func(tok string) error {
-			if emitErr != nil {
-				return emitErr // the generator ignored a failed emit
-			}
-			if tok == "" {
-				return nil
-			}
-			emitErr = emit(Event{Type: EventToken, Token: tok})
-			return emitErr
-		})
-	if emitErr != nil {
-		return emitErr
+	return g, nil
+}
+
+// Generate runs the generator and emits its tokens and then done. It is
+// called once.
+func (g *Generation) Generate(ctx context.Context) error {
+	// The generation keeps no hold on the prompt: the generator has it for
+	// as long as it needs it, and its passages (their text) can go once it
+	// has built its request.
+	prompt := g.prompt
+	g.prompt = Prompt{}
+	done, err := g.gen.Generate(ctx, prompt, g.token)
+	if g.failed != nil {
+		return g.failed
 	}
+	return g.end(ctx, done, err)
+}
+
+// token emits one token; after a failed emit it returns that failure again
+// without emitting, for a generator that ignores it.
+func (g *Generation) token(tok string) error {
+	if g.failed != nil {
+		return g.failed // the generator ignored a failed emit
+	}
+	if tok == "" {
+		return nil
+	}
+	if err := g.emit(Event{Type: EventToken, Token: tok}); err != nil {
+		g.failed = err
+		return err
+	}
+	return nil
+}
+
+//go:noinline
+func (g *Generation) end(ctx context.Context, done Done, err error) error {
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
@@ -107,7 +159,7 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 	if done.FinishReason == "" {
 		done.FinishReason = FinishStop
 	}
-	return emit(Event{Type: EventDone, Done: &done})
+	return g.emit(Event{Type: EventDone, Done: &done})
 }
 
 // searchQuery returns the query to search for q: with earlier user turns

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/runnel/runnel"
 )
@@ -209,6 +211,69 @@ func TestAnswer(t *testing.T) {
 			t.Errorf("Generate got passage %d = %+v, want %+v", i, g.prompt.Passages[i], s.passages[i])
 		}
 	}
+}
+
+// TestPrepareThenGenerate runs the two halves of an answer in different
+// goroutines, as a server does: Prepare emits the events up to sources and
+// leaves the generator alone; Generate emits the tokens and done.
+func TestPrepareThenGenerate(t *testing.T) {
+	s := &fakeSearcher{passages: []runnel.Passage{passage("a", 1, "x"), passage("b", 0.5, "y")}}
+	g := &fakeGenerator{tokens: []string{"one ", "two"}}
+	a := &runnel.Answerer{Searcher: s, Generator: g}
+	r := &recorder{failAt: -1}
+	gen, err := a.Prepare(context.Background(), mustParse(t, "websocket"), r.emit)
+	if err != nil {
+		t.Fatalf("Prepare = %v", err)
+	}
+	want := []runnel.EventType{runnel.EventQuery, runnel.EventTags, runnel.EventTitles, runnel.EventSources}
+	if got := types(r.events); !slices.Equal(got, want) || g.calls != 0 {
+		t.Fatalf("Prepare emitted %v and called the generator %d times, want %v and no call", got, g.calls, want)
+	}
+	errc := make(chan error)
+	go func() { errc <- gen.Generate(context.Background()) }()
+	if err := <-errc; err != nil {
+		t.Fatalf("Generate = %v", err)
+	}
+	want = append(want, runnel.EventToken, runnel.EventToken, runnel.EventDone)
+	if got := types(r.events); !slices.Equal(got, want) || g.calls != 1 || len(g.prompt.Passages) != 2 {
+		t.Errorf("after Generate: events %v, %d calls, %d passages; want %v, one call with both passages", got, g.calls, len(g.prompt.Passages), want)
+	}
+}
+
+// TestGenerationLetsThePromptGo checks that a waiting generation does not
+// keep its prompt alive: once the generator drops it, the passages it
+// carried (their text, in a store's answer) can be collected while the
+// generator waits for the rest of a long answer.
+func TestGenerationLetsThePromptGo(t *testing.T) {
+	passages := make(chan weak.Pointer[runnel.Passage])
+	release := make(chan struct{})
+	gen := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		passages <- weak.Make(&p.Passages[0])
+		p = runnel.Prompt{} // done with it, as a generator is once its request is sent
+		<-release
+		return runnel.Done{}, emit("late")
+	})
+	a := &runnel.Answerer{Searcher: &fakeSearcher{passages: []runnel.Passage{passage("a", 1, "x")}}, Generator: gen}
+	r := &recorder{failAt: -1}
+	g, err := a.Prepare(context.Background(), mustParse(t, "websocket"), r.emit)
+	if err != nil {
+		t.Fatalf("Prepare = %v", err)
+	}
+	errc := make(chan error)
+	go func() { errc <- g.Generate(context.Background()) }()
+	wp := <-passages
+	for range 3 {
+		runtime.GC()
+	}
+	alive := wp.Value() != nil
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatalf("Generate = %v", err)
+	}
+	if alive {
+		t.Error("the prompt's passages are still reachable while the generator waits without them")
+	}
+	runtime.KeepAlive(g)
 }
 
 func TestAnswerSources(t *testing.T) {

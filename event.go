@@ -98,7 +98,7 @@ const (
 // AppendJSON appends the JSON encoding of e, without a newline, to b:
 // {"type":T,"data":D}, or {"type":T} for an event without data. Token and
 // ping events, the hot path, are encoded without reflection.
-func (e Event) AppendJSON(b []byte) ([]byte, error) {
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	switch e.Type {
 	case EventToken:
 		b = append(b, `{"type":"token","data":`...)
@@ -123,7 +123,7 @@ func (e Event) AppendJSON(b []byte) ([]byte, error) {
 
 // HasData reports whether e's encoding carries data: every event but ping
 // and an unknown type without any.
-func (e Event) HasData() bool {
+func (e *Event) HasData() bool {
 	switch e.Type {
 	case EventPing, "":
 		return false
@@ -136,7 +136,7 @@ func (e Event) HasData() bool {
 // AppendData appends the JSON of e's data alone to b, as SSE and other
 // framings that carry the type beside the data need it. It appends null for
 // an event without data.
-func (e Event) AppendData(b []byte) ([]byte, error) {
+func (e *Event) AppendData(b []byte) ([]byte, error) {
 	var data any
 	switch e.Type {
 	case EventToken:

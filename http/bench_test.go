@@ -185,6 +185,22 @@ func BenchmarkOpenStreams(b *testing.B) {
 		<-ctx.Done()
 		return runnel.Done{}, ctx.Err()
 	})
+	// tokenOnRelease waits for release to close, writes one token (to a
+	// parked stream), and waits again.
+	tokenOnRelease := func(release <-chan struct{}) runnel.Generator {
+		return runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return runnel.Done{}, ctx.Err()
+			}
+			if err := emit("token "); err != nil {
+				return runnel.Done{}, err
+			}
+			<-ctx.Done()
+			return runnel.Done{}, ctx.Err()
+		})
+	}
 	requests := map[string]string{
 		"ndjson":    "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: b\r\n\r\n",
 		"sse":       "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n",
@@ -193,7 +209,11 @@ func BenchmarkOpenStreams(b *testing.B) {
 	// Streams park at their first wait (ParkAfter 1 ns; by default a
 	// second after they open), except the ones named unparked.
 	// ndjson-redis keeps its runs in a redis-server of its own.
-	for _, name := range []string{"ndjson", "sse", "websocket", "ndjson-unparked", "sse-unparked", "ndjson-redis"} {
+	// ndjson-token measures as ndjson does, then has every stream write a
+	// token and reports the stacks again, before any collection could
+	// shrink them (token-stack-B/stream): what a token written to a parked
+	// reader grows its generator's stack to.
+	for _, name := range []string{"ndjson", "ndjson-token", "sse", "websocket", "ndjson-unparked", "sse-unparked", "ndjson-redis"} {
 		b.Run(name, func(b *testing.B) {
 			park := time.Nanosecond
 			if strings.HasSuffix(name, "-unparked") {
@@ -204,8 +224,12 @@ func BenchmarkOpenStreams(b *testing.B) {
 				runs = redisRuns(b, 0)
 			}
 			for b.Loop() {
+				gen, release := runnel.Generator(wait), make(chan struct{})
+				if strings.HasSuffix(name, "-token") {
+					gen = tokenOnRelease(release)
+				}
 				store := newMemStore(testArticles...)
-				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: wait}, Store: store, Runs: runs, ParkAfter: park}
+				s := &rhttp.Server{Answerer: &runnel.Answerer{Searcher: store, Generator: gen}, Store: store, Runs: runs, ParkAfter: park}
 				ts := httptest.NewServer(s.Handler())
 				addr := ts.Listener.Addr().String()
 				heap0, stack0, g0 := inUse()
@@ -217,7 +241,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 						b.Fatal(err)
 					}
 					conns = append(conns, c)
-					io.WriteString(c, requests[strings.TrimSuffix(strings.TrimSuffix(name, "-unparked"), "-redis")])
+					io.WriteString(c, requests[strings.Split(name, "-")[0]])
 					// Read until the sources event: the stream is then
 					// open and idle, its generator waiting.
 					var got []byte
@@ -234,6 +258,22 @@ func BenchmarkOpenStreams(b *testing.B) {
 				b.ReportMetric(float64(heap1-heap0)/streams, "heap-B/stream")
 				b.ReportMetric(float64(stack1-stack0)/streams, "stack-B/stream")
 				b.ReportMetric(float64(g1-g0)/streams, "goroutines/stream")
+				if strings.HasSuffix(name, "-token") {
+					close(release)
+					for _, c := range conns {
+						var got []byte
+						for !bytes.Contains(got, []byte(`"token"`)) {
+							n, err := c.Read(buf)
+							if err != nil {
+								b.Fatal(err)
+							}
+							got = append(got, buf[:n]...)
+						}
+					}
+					var m runtime.MemStats
+					runtime.ReadMemStats(&m)
+					b.ReportMetric(float64(m.StackInuse-stack0)/streams, "token-stack-B/stream")
+				}
 				for _, c := range conns {
 					c.Close()
 				}

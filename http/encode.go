@@ -13,7 +13,7 @@ import (
 type encoder interface {
 	contentType() string
 	begin(b []byte) []byte
-	event(b []byte, e runnel.Event) ([]byte, error)
+	event(b []byte, e *runnel.Event) ([]byte, error)
 	ping(b []byte) []byte
 }
 
@@ -24,7 +24,7 @@ type ndjson struct{}
 func (ndjson) contentType() string   { return "application/x-ndjson" }
 func (ndjson) begin(b []byte) []byte { return b }
 func (ndjson) ping(b []byte) []byte  { return append(b, `{"type":"ping"}`+"\n"...) }
-func (ndjson) event(b []byte, e runnel.Event) ([]byte, error) {
+func (ndjson) event(b []byte, e *runnel.Event) ([]byte, error) {
 	b, err := e.AppendJSON(b)
 	return append(b, '\n'), err
 }
@@ -53,7 +53,7 @@ func (sse) begin(b []byte) []byte {
 	return append(b, "\n\n"...)
 }
 func (sse) ping(b []byte) []byte { return append(b, ": ping\n\n"...) }
-func (sse) event(b []byte, e runnel.Event) ([]byte, error) {
+func (sse) event(b []byte, e *runnel.Event) ([]byte, error) {
 	b = append(b, "event: "...)
 	b = append(b, e.Type...)
 	if e.Run != "" {
@@ -81,7 +81,7 @@ type wsMessage struct{}
 func (wsMessage) contentType() string   { return "" }
 func (wsMessage) begin(b []byte) []byte { return b }
 func (wsMessage) ping(b []byte) []byte  { return b } // pings are WebSocket control frames
-func (wsMessage) event(b []byte, e runnel.Event) ([]byte, error) {
+func (wsMessage) event(b []byte, e *runnel.Event) ([]byte, error) {
 	b, err := e.AppendJSON(b)
 	if err != nil || e.Run == "" {
 		return b, err

@@ -720,7 +720,7 @@ func (*chatStream) contentType() string   { return "text/event-stream" }
 func (*chatStream) begin(b []byte) []byte { return b }
 func (*chatStream) ping(b []byte) []byte  { return append(b, ": ping\n\n"...) }
 
-func (cs *chatStream) event(b []byte, e runnel.Event) ([]byte, error) {
+func (cs *chatStream) event(b []byte, e *runnel.Event) ([]byte, error) {
 	switch e.Type {
 	case runnel.EventQuery:
 		return cs.tail(cs.delta(b, `{"role":"assistant","content":""}`, "")), nil
@@ -751,7 +751,7 @@ func (cs *chatStream) content(b []byte, text string) []byte {
 	b = append(b, "data: "...)
 	b = append(b, cs.head...)
 	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
-	b, _ = runnel.Event{Type: runnel.EventToken, Token: text}.AppendData(b)
+	b, _ = (&runnel.Event{Type: runnel.EventToken, Token: text}).AppendData(b)
 	b = append(b, `},"logprobs":null,"finish_reason":null}]`...)
 	return cs.tail(b)
 }

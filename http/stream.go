@@ -126,24 +126,103 @@ func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Qu
 	cp := newCheckpoints()
 	s.Metrics.runStarted()
 	s.producers.Add(1)
-	go func() {
-		defer s.producers.Done()
-		defer close(cp.produced)
-		defer cancel(nil)
-		defer cancelTimeout()
-		s.produce(ctx, a, run, q, cp, reqID)
-	}()
+	pr := &producer{s: s, ctx: ctx, cancel: cancel, cancelTimeout: cancelTimeout, run: run, cp: cp, reqID: reqID}
+	go pr.prepare(a, q)
 	return run, cp, nil
 }
 
-// produce runs the pipeline into run and ends it with done, or with an
-// error event that says why it failed. It decides and logs how the run
-// ended.
-func (s *Server) produce(ctx context.Context, a *runnel.Answerer, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) {
-	start := time.Now()
-	err := s.answer(ctx, a, run, q, cp, reqID)
+// producer runs the pipeline of one run into it and ends it with done, or
+// with an error event that says why it failed. The answer's preparation
+// (up to its sources) and its generation run in goroutines of their own:
+// the preparation grows its goroutine's stack (the question, the search,
+// the prompt), and a goroutine keeps the stack it grew to while it waits,
+// so the generation, which waits for its generator for the rest of the
+// answer, starts in a goroutine with a stack of its own (docs/design.md,
+// "A run's generator waits on a small stack").
+type producer struct {
+	s             *Server
+	ctx           context.Context
+	cancel        context.CancelCauseFunc
+	cancelTimeout context.CancelFunc
+	run           runnel.Run
+	cp            *checkpoints
+	reqID         string
+	start         time.Time
+	tokens        int
+}
+
+// prepare runs the answer up to its sources, then starts its generation.
+func (pr *producer) prepare(a *runnel.Answerer, q runnel.Query) {
+	pr.start = time.Now()
+	g, err := pr.prepared(a, q)
+	if err != nil {
+		pr.finish(err)
+		return
+	}
+	go pr.generate(g)
+}
+
+// prepared is a.Prepare; a panic in it becomes an internal error.
+func (pr *producer) prepared(a *runnel.Answerer, q runnel.Query) (g *runnel.Generation, err error) {
+	defer pr.recover(&err)
+	return a.Prepare(pr.ctx, q, pr.emit)
+}
+
+// generate runs g and ends the run.
+func (pr *producer) generate(g *runnel.Generation) {
+	pr.finish(pr.generated(g))
+}
+
+// generated is g.Generate; a panic in it becomes an internal error.
+func (pr *producer) generated(g *runnel.Generation) (err error) {
+	defer pr.recover(&err)
+	return g.Generate(pr.ctx)
+}
+
+// recover turns a panic in the pipeline into an internal error in *err.
+func (pr *producer) recover(err *error) {
+	if p := recover(); p != nil {
+		pr.s.Logger.Error("panic in answer", "run", pr.run.ID(), "request_id", pr.reqID, "panic", p, "stack", string(debug.Stack()))
+		*err = &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
+	}
+}
+
+// emit appends e to the run and waits at the checkpoints.
+func (pr *producer) emit(e runnel.Event) error {
+	switch e.Type {
+	case runnel.EventTitles:
+		pr.s.Metrics.stage(e.Type, time.Since(pr.start))
+	case runnel.EventToken:
+		if pr.tokens++; pr.tokens == 1 {
+			pr.s.Metrics.stage(e.Type, time.Since(pr.start))
+		}
+	}
+	if e.Type == runnel.EventDone && e.Done != nil && e.Done.ID == "" {
+		d := *e.Done
+		d.ID = pr.reqID
+		e.Done = &d
+	}
+	seq, err := pr.run.Append(pr.ctx, e)
+	if err != nil {
+		return err
+	}
+	if e.Type != runnel.EventToken {
+		pr.cp.wait(pr.ctx, seq)
+	}
+	return pr.ctx.Err()
+}
+
+// finish decides and logs how the run ended, appends the error event when
+// it failed, and lets the run's context and the server's count of
+// producers go.
+func (pr *producer) finish(err error) {
+	s, ctx, run := pr.s, pr.ctx, pr.run
+	defer s.producers.Done()
+	defer close(pr.cp.produced)
+	defer pr.cancel(nil)
+	defer pr.cancelTimeout()
 	log := func(level slog.Level, msg string, err error) {
-		attrs := []any{"run", run.ID(), "request_id", reqID, "duration", time.Since(start).Round(time.Microsecond)}
+		attrs := []any{"run", run.ID(), "request_id", pr.reqID, "duration", time.Since(pr.start).Round(time.Microsecond)}
 		if err != nil {
 			attrs = append(attrs, "err", err.Error())
 		}
@@ -171,41 +250,6 @@ func (s *Server) produce(ctx context.Context, a *runnel.Answerer, run runnel.Run
 	if _, err := run.Append(context.WithoutCancel(ctx), runnel.Event{Type: runnel.EventError, Err: e}); err != nil && !errors.Is(err, runnel.ErrRunEnded) {
 		log(slog.LevelError, "append error event", err)
 	}
-}
-
-// answer runs the pipeline, appending each event to run and waiting at the
-// checkpoints. A panic in the pipeline becomes an internal error.
-func (s *Server) answer(ctx context.Context, a *runnel.Answerer, run runnel.Run, q runnel.Query, cp *checkpoints, reqID string) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.Logger.Error("panic in answer", "run", run.ID(), "request_id", reqID, "panic", p, "stack", string(debug.Stack()))
-			err = &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}
-		}
-	}()
-	start, tokens := time.Now(), 0
-	return a.Answer(ctx, q, func(e runnel.Event) error {
-		switch e.Type {
-		case runnel.EventTitles:
-			s.Metrics.stage(e.Type, time.Since(start))
-		case runnel.EventToken:
-			if tokens++; tokens == 1 {
-				s.Metrics.stage(e.Type, time.Since(start))
-			}
-		}
-		if e.Type == runnel.EventDone && e.Done != nil && e.Done.ID == "" {
-			d := *e.Done
-			d.ID = reqID
-			e.Done = &d
-		}
-		seq, err := run.Append(ctx, e)
-		if err != nil {
-			return err
-		}
-		if e.Type != runnel.EventToken {
-			cp.wait(ctx, seq)
-		}
-		return ctx.Err()
-	})
 }
 
 // pump carries one run's events to one reader: it reads the log from where
@@ -494,9 +538,9 @@ func (p *pump) fillFor(ctx context.Context, driven bool) (<-chan struct{}, error
 		case len(evs) == 0:
 			return more, nil
 		}
-		for _, e := range evs {
-			p.encode(e)
-			if e.Terminal() {
+		for i := range evs {
+			p.encode(&evs[i])
+			if evs[i].Terminal() {
 				break
 			}
 		}
@@ -549,12 +593,10 @@ var ready = func() chan struct{} {
 }()
 
 // encode appends e to the buffer.
-func (p *pump) encode(e runnel.Event) {
+func (p *pump) encode(e *runnel.Event) {
 	b, err := p.enc.event(p.buf, e)
 	if err != nil {
-		// Only a bug can make an event unencodable; say so in the stream.
-		p.s.Logger.Error("encode event", "run", p.run.ID(), "type", e.Type, "err", err)
-		b, _ = p.enc.event(p.buf, runnel.Event{Type: runnel.EventError, Err: &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}, Run: e.Run, Seq: e.Seq})
+		b = p.unencodable(e, err)
 	}
 	p.buf = b
 	p.ends = append(p.ends, len(b))
@@ -569,6 +611,19 @@ func (p *pump) encode(e runnel.Event) {
 			p.code = e.Err.Code
 		}
 	}
+}
+
+// unencodable logs that e could not be encoded and encodes an internal
+// error in its place. Only a bug can make an event unencodable; the stream
+// says so. It is a function of its own to keep encode's frame small: a
+// token is encoded on its producer's stack (docs/design.md, "A run's
+// generator waits on a small stack").
+//
+//go:noinline
+func (p *pump) unencodable(e *runnel.Event, err error) []byte {
+	p.s.Logger.Error("encode event", "run", p.run.ID(), "type", e.Type, "err", err)
+	b, _ := p.enc.event(p.buf, &runnel.Event{Type: runnel.EventError, Err: &runnel.Error{Code: runnel.EINTERNAL, Message: "Internal error."}, Run: e.Run, Seq: e.Seq})
+	return b
 }
 
 // drain writes what the log holds once the producer, told to stop, has had
@@ -647,7 +702,7 @@ func (p *pump) ended() outcome {
 // run's log: the run goes on (or is someone else's), and the reader may
 // resume it.
 func (p *pump) fail(e *runnel.Error, cause error) outcome {
-	b, _ := p.enc.event(p.take(), runnel.Event{Type: runnel.EventError, Err: e})
+	b, _ := p.enc.event(p.take(), &runnel.Event{Type: runnel.EventError, Err: e})
 	p.buf, p.ends = b, append(p.ends[:0], len(b))
 	p.last = runnel.EventError
 	p.events++
@@ -690,6 +745,6 @@ func (st *StreamStatus) ErrorEvent(e *runnel.Error) []byte {
 	if enc == nil {
 		enc = ndjson{}
 	}
-	b, _ := enc.event(nil, runnel.Event{Type: runnel.EventError, Err: e})
+	b, _ := enc.event(nil, &runnel.Event{Type: runnel.EventError, Err: e})
 	return b
 }

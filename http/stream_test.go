@@ -286,6 +286,32 @@ func TestErrorAfterTheStreamBegan(t *testing.T) {
 	}
 }
 
+// panicSearcher panics in Search: a bug in the answer's preparation.
+type panicSearcher struct{ *memStore }
+
+func (panicSearcher) Search(context.Context, runnel.Query, int) ([]runnel.Passage, error) {
+	panic("boom in the search")
+}
+
+// TestPanicWhilePreparing checks that a panic before the generator starts
+// (the answer's preparation runs in a goroutine of its own) ends the stream
+// with an internal error and leaves the server serving.
+func TestPanicWhilePreparing(t *testing.T) {
+	_, ts := newServer(t, words("never"), func(s *rhttp.Server) {
+		s.Answerer = &runnel.Answerer{Searcher: panicSearcher{newMemStore(testArticles...)}, Generator: s.Answerer.Generator}
+	})
+	for range 2 {
+		got, err := collect(t, ts.URL, "websocket")
+		var re *runnel.Error
+		if !errors.As(err, &re) || re.Code != runnel.EINTERNAL || strings.Contains(re.Message, "boom") {
+			t.Fatalf("Ask = %v, want an internal error that says nothing of the panic", err)
+		}
+		if want := []runnel.EventType{runnel.EventQuery, runnel.EventError}; !slices.Equal(types(got), want) {
+			t.Errorf("events = %v, want %v", types(got), want)
+		}
+	}
+}
+
 func TestMaxStreamDuration(t *testing.T) {
 	stall := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
 		emit("waiting ")

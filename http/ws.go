@@ -138,7 +138,7 @@ func (sk *socket) read() (websocket.StatusCode, string) {
 
 // refuse sends an error message that belongs to no run.
 func (sk *socket) refuse(e *runnel.Error) {
-	b, _ := wsMessage{}.event(nil, runnel.Event{Type: runnel.EventError, Err: e})
+	b, _ := wsMessage{}.event(nil, &runnel.Event{Type: runnel.EventError, Err: e})
 	ctx, cancel := context.WithTimeout(sk.ctx, sk.s.writeTimeout())
 	defer cancel()
 	sk.c.Write(ctx, websocket.MessageText, b)

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -243,7 +244,7 @@ func (r *run) Append(ctx context.Context, e runnel.Event) (int, error) {
 		r.mu.Unlock()
 		return 0, runnel.ErrRunEnded
 	}
-	seq := r.add(e)
+	seq := r.add(&e)
 	ended, size := r.state != runnel.RunLive, r.bytes
 	w, ws := r.takeWaiters()
 	r.mu.Unlock()
@@ -293,13 +294,13 @@ func (r *run) Notify(after int, f func()) bool {
 
 // add appends e, ends the run on a terminal event and wakes the readers.
 // r.mu is held.
-func (r *run) add(e runnel.Event) int {
+func (r *run) add(e *runnel.Event) int {
 	seq := r.log.len()
 	if e.Type == runnel.EventToken {
 		r.log.add(entry{token: e.Token})
 		r.bytes += entrySize + int64(len(e.Token))
 	} else {
-		full := e // a copy, so that e itself stays on the stack
+		full := *e // a copy, so that e itself stays on the stack
 		full.Run, full.Seq = r.id, seq
 		r.log.add(entry{full: &full})
 		r.bytes += entrySize + eventSize + dataSize(e)
@@ -340,11 +341,19 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 		}
 		return dst, r.wake, nil
 	}
-	for seq := after + 1; seq < r.log.len() && seq-after <= maxRead; seq++ {
+	// The events are written in place: a temporary Event in this frame
+	// would be on the stack of the producer that writes a token to a
+	// driven stream (docs/design.md, "A run's generator waits on a small
+	// stack").
+	n := min(r.log.len()-(after+1), maxRead)
+	dst = slices.Grow(dst, n)
+	for seq := after + 1; seq <= after+n; seq++ {
+		dst = dst[:len(dst)+1]
+		d := &dst[len(dst)-1]
 		if en := r.log.at(seq); en.full != nil {
-			dst = append(dst, *en.full)
+			*d = *en.full
 		} else {
-			dst = append(dst, runnel.Event{Type: runnel.EventToken, Token: en.token, Run: r.id, Seq: seq})
+			*d = runnel.Event{Type: runnel.EventToken, Token: en.token, Run: r.id, Seq: seq}
 		}
 	}
 	return dst, nil, nil
@@ -364,7 +373,7 @@ func (r *run) cancel(reason string, idle bool) runnel.RunState {
 		r.mu.Unlock()
 		return state
 	}
-	r.add(runnel.Event{Type: runnel.EventCanceled, Canceled: &runnel.Canceled{Reason: reason}})
+	r.add(&runnel.Event{Type: runnel.EventCanceled, Canceled: &runnel.Canceled{Reason: reason}})
 	size := r.bytes
 	w, ws := r.takeWaiters()
 	r.mu.Unlock()
@@ -407,7 +416,7 @@ func (r *run) detach() {
 }
 
 // dataSize estimates the bytes an event's data holds.
-func dataSize(e runnel.Event) int64 {
+func dataSize(e *runnel.Event) int64 {
 	n := len(e.Query) + len(e.Token) + len(e.Raw)
 	for _, s := range e.Tags {
 		n += len(s) + 16

@@ -406,7 +406,7 @@ func (r *run) decode(dst []runnel.Event, entries []any) ([]runnel.Event, error) 
 // Cancel implements runnel.Run: from any replica, it ends the run in
 // Redis and tells its owner to stop.
 func (r *run) Cancel(ctx context.Context, reason string) (runnel.RunState, error) {
-	b, _ := runnel.Event{Type: runnel.EventCanceled, Canceled: &runnel.Canceled{Reason: reason}}.AppendJSON([]byte{'j'})
+	b, _ := (&runnel.Event{Type: runnel.EventCanceled, Canceled: &runnel.Canceled{Reason: reason}}).AppendJSON([]byte{'j'})
 	state, err := r.rs.end(ctx, r.id, "cancel", string(b), runnel.RunCanceled)
 	if err != nil {
 		return "", err
@@ -468,7 +468,7 @@ var errOrphaned = &runnel.Error{Code: runnel.EUNAVAILABLE,
 
 // orphan ends a live run whose lease has lapsed with errOrphaned.
 func (rs *Runs) orphan(ctx context.Context, id string) error {
-	b, _ := runnel.Event{Type: runnel.EventError, Err: errOrphaned}.AppendJSON([]byte{'j'})
+	b, _ := (&runnel.Event{Type: runnel.EventError, Err: errOrphaned}).AppendJSON([]byte{'j'})
 	state, err := rs.end(ctx, id, "orphan", string(b), runnel.RunFailed)
 	if err == nil && state == runnel.RunFailed {
 		rs.opt.Logger.Warn("run orphaned: its producer's lease lapsed", "run", id)
