@@ -71,8 +71,6 @@ type Generation struct {
 
 // Prepare emits the answer's query, tags, titles and sources through emit
 // and returns what generates the rest. Its errors are Answer's.
-//
-//go:noinline
 func (a *Answerer) Prepare(ctx context.Context, q Query, emit func(Event) error) (*Generation, error) {
 	if err := emit(Event{Type: EventQuery, Query: q.Text}); err != nil {
 		return nil, err
@@ -117,8 +115,8 @@ func (a *Answerer) Prepare(ctx context.Context, q Query, emit func(Event) error)
 	return g, nil
 }
 
-// Generate runs the generator and emits its tokens and then done. It is
-// called once.
+// Generate runs the generator and emits its tokens and then done. A
+// Generation is generated once.
 func (g *Generation) Generate(ctx context.Context) error {
 	// The generation keeps no hold on the prompt: the generator has it for
 	// as long as it needs it, and its passages (their text) can go once it
@@ -148,6 +146,10 @@ func (g *Generation) token(tok string) error {
 	return nil
 }
 
+// end emits done after the generator returned, or returns its error. It
+// is not inlined, so that Generate's frame, below the generator's for the
+// whole answer, stays small.
+//
 //go:noinline
 func (g *Generation) end(ctx context.Context, done Done, err error) error {
 	if err != nil {
