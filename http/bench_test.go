@@ -244,14 +244,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 					io.WriteString(c, requests[strings.Split(name, "-")[0]])
 					// Read until the sources event: the stream is then
 					// open and idle, its generator waiting.
-					var got []byte
-					for !bytes.Contains(got, []byte("sources")) {
-						n, err := c.Read(buf)
-						if err != nil {
-							b.Fatal(err)
-						}
-						got = append(got, buf[:n]...)
-					}
+					readUntil(b, c, buf, "sources")
 				}
 				heap1, stack1, g1 := inUse()
 				b.ReportMetric(float64(heap1+stack1-heap0-stack0)/streams, "B/stream")
@@ -261,14 +254,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 				if strings.HasSuffix(name, "-token") {
 					close(release)
 					for _, c := range conns {
-						var got []byte
-						for !bytes.Contains(got, []byte(`"token"`)) {
-							n, err := c.Read(buf)
-							if err != nil {
-								b.Fatal(err)
-							}
-							got = append(got, buf[:n]...)
-						}
+						readUntil(b, c, buf, `"token"`)
 					}
 					var m runtime.MemStats
 					runtime.ReadMemStats(&m)
@@ -280,6 +266,18 @@ func BenchmarkOpenStreams(b *testing.B) {
 				ts.Close()
 			}
 		})
+	}
+}
+
+// readUntil reads c, into buf, until what it has read holds marker.
+func readUntil(b *testing.B, c net.Conn, buf []byte, marker string) {
+	var got []byte
+	for !bytes.Contains(got, []byte(marker)) {
+		n, err := c.Read(buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
 	}
 }
 
