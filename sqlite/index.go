@@ -293,9 +293,90 @@ type searchScratch struct {
 	mark         []uint32 // stamp of the search that last touched the doc
 	stamp        uint32
 	touched      []uint32
+	cands        []uint32
+	best         []float64 // rankCommonLast's heap of the best lower bounds
+	terms        []rankTerm
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
+
+// rankTerm is a term of a search: its list and its IDF, weighted.
+type rankTerm struct {
+	id     int32
+	list   []posting
+	idf    float64
+	common bool // in more than half the passages, its IDF clamped to 1e-6
+}
+
+// scorer holds what BM25 needs of the index and the ranking.
+type scorer struct {
+	w      [nFields]float64
+	dlen   []int32
+	c0, c1 float64 // a doc's length normalisation is c0 + c1·length
+}
+
+func newScorer(rk Ranking, dlen []int32, avg float64) *scorer {
+	return &scorer{w: [nFields]float64{rk.Title, rk.Heading, rk.Tags, rk.Meta, rk.Body}, dlen: dlen,
+		c0: bm25K1 * (1 - bm25B), c1: bm25K1 * bm25B / avg}
+}
+
+// counts returns a posting's weighted count over its fields, with and
+// without the tags field.
+func (s *scorer) counts(p *posting) (f, fp float64) {
+	for k := range nFields {
+		if p.tf[k] > 0 {
+			x := s.w[k] * float64(p.tf[k])
+			f += x
+			if k != fTags {
+				fp += x
+			}
+		}
+	}
+	return f, fp
+}
+
+// shares returns a posting's share of its doc's score, with and without
+// the tags field: idf·f·(k1+1) / (f + k1·(1-b+b·length/avg)), zero for a
+// count of zero. Both ways of ranking compute it here, and sum a doc's
+// shares in the question's order, so that a score is the same to its last
+// bit whichever way found it.
+func (s *scorer) shares(p *posting, length int32, idf float64) (share, plain float64) {
+	f, fp := s.counts(p)
+	norm := float64(s.c0 + float64(s.c1*float64(length)))
+	if f > 0 {
+		share = float64(float64(idf*f)*(bm25K1+1)) / (f + norm)
+	}
+	switch {
+	case fp == f:
+		plain = share // no count in the tags field, as for most postings
+	case fp > 0:
+		plain = float64(float64(idf*fp)*(bm25K1+1)) / (fp + norm)
+	}
+	return share, plain
+}
+
+// add adds the posting p of a term with idf to its doc's sums, marking the
+// doc touched by this search.
+func (sc *searchScratch) add(s *scorer, p *posting, length int32, idf float64) {
+	share, plain := s.shares(p, length, idf)
+	if sc.mark[p.doc] != sc.stamp {
+		sc.mark[p.doc] = sc.stamp
+		sc.score[p.doc], sc.plain[p.doc] = 0, 0
+		sc.touched = append(sc.touched, p.doc)
+	}
+	sc.score[p.doc] += share
+	sc.plain[p.doc] += plain
+}
+
+// addList adds every live posting of t.
+func (sc *searchScratch) addList(s *scorer, t *rankTerm) {
+	for i := range t.list {
+		p := &t.list[i]
+		if length := s.dlen[p.doc]; length >= 0 {
+			sc.add(s, p, length, t.idf)
+		}
+	}
+}
 
 // rank returns the best n docs for the question words, best first, with
 // their scores: BM25 over the fields weighted by rk, FTS5's formula
@@ -304,15 +385,24 @@ var scratchPool = sync.Pool{New: func() any { return new(searchScratch) }}
 // scored without it, so that a stem shared with a tag finds nothing.
 // weights, when not nil, multiplies the score of each of qwords.
 func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged taggedSet, n int) []scored {
+	out, _ := ix.rankWith(qwords, weights, rk, tagged, n, true)
+	return out
+}
+
+// rankWith is rank, reading every posting of every term unless commonLast
+// lets it read the common terms' lists only for the docs that can be among
+// the best (rankCommonLast). Both ways return the same; the bool says
+// whether rankCommonLast ranked.
+func (ix *index) rankWith(qwords []string, weights []float64, rk Ranking, tagged taggedSet, n int, commonLast bool) ([]scored, bool) {
 	if ix.live == 0 || n <= 0 {
-		return nil
+		return nil, false
 	}
-	w := [nFields]float64{rk.Title, rk.Heading, rk.Tags, rk.Meta, rk.Body}
 	total := float64(ix.live)
 	avg := float64(ix.tokens) / total
 	if avg <= 0 {
 		avg = 1
 	}
+	s := newScorer(rk, ix.dlen, avg)
 	sc := scratchPool.Get().(*searchScratch)
 	defer scratchPool.Put(sc)
 	if len(sc.score) < len(ix.docs) {
@@ -326,71 +416,215 @@ func (ix *index) rank(qwords []string, weights []float64, rk Ranking, tagged tag
 		sc.stamp = 1
 	}
 	sc.touched = sc.touched[:0]
-	seen := map[int32]bool{}
+	terms := sc.terms[:0]
 	for _, an := range ix.analyzers() {
 		for j, qw := range qwords {
 			id, ok := ix.termID[an.term(qw)]
-			if !ok || seen[id] {
+			if !ok || slices.ContainsFunc(terms, func(t rankTerm) bool { return t.id == id }) {
 				continue
 			}
-			seen[id] = true
 			l := &ix.lists[id]
 			if l.df == 0 {
 				continue
 			}
 			df := float64(l.df)
-			idf := math.Log((total - df + 0.5) / (df + 0.5))
-			if idf <= 0 {
-				idf = 1e-6
+			t := rankTerm{id: id, list: l.list, idf: math.Log((total - df + 0.5) / (df + 0.5))}
+			if t.idf <= 0 {
+				t.idf, t.common = 1e-6, true
 			}
 			if weights != nil {
-				idf *= weights[j]
+				t.idf *= weights[j]
 			}
-			for _, p := range l.list {
-				length := ix.dlen[p.doc]
-				if length < 0 {
-					continue // removed
-				}
-				norm := bm25K1 * (1 - bm25B + bm25B*float64(length)/avg)
-				var f, fp float64
-				for k := range nFields {
-					if p.tf[k] > 0 {
-						x := w[k] * float64(p.tf[k])
-						f += x
-						if k != fTags {
-							fp += x
-						}
-					}
-				}
-				if sc.mark[p.doc] != sc.stamp {
-					sc.mark[p.doc] = sc.stamp
-					sc.score[p.doc], sc.plain[p.doc] = 0, 0
-					sc.touched = append(sc.touched, p.doc)
-				}
-				if f > 0 {
-					sc.score[p.doc] += idf * f * (bm25K1 + 1) / (f + norm)
-				}
-				if fp > 0 {
-					sc.plain[p.doc] += idf * fp * (bm25K1 + 1) / (fp + norm)
-				}
-			}
+			terms = append(terms, t)
 		}
 	}
+	sc.terms = terms
 	h := make(topN, 0, n)
-	for _, d := range sc.touched {
+	offer := func(d uint32) {
 		// The scores differ only for a doc whose tags hold a question
 		// word; only then does it matter whether its article counts them.
-		s := sc.plain[d]
-		if sc.score[d] != s && tagged.has(ix.docs[d].art) {
-			s = sc.score[d]
+		v := sc.plain[d]
+		if sc.score[d] != v && tagged.has(ix.docs[d].art) {
+			v = sc.score[d]
 		}
-		h.offer(scored{doc: d, score: s}, n)
+		h.offer(scored{doc: d, score: v}, n)
+	}
+	var cands []uint32
+	ok := false
+	if commonLast {
+		cands, ok = sc.rankCommonLast(s, terms, n)
+	}
+	if ok {
+		for _, d := range cands {
+			offer(d)
+		}
+	} else {
+		for i := range terms {
+			sc.addList(s, &terms[i])
+		}
+		for _, d := range sc.touched {
+			offer(d)
+		}
 	}
 	out := []scored(h)
 	slices.SortFunc(out, func(a, b scored) int {
-		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(ix.docs[a.doc].id, ix.docs[b.doc].id))
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return cmp.Compare(ix.docs[a.doc].id, ix.docs[b.doc].id)
 	})
-	return out
+	return out, ok
+}
+
+// rankCommonLast scores the docs that can be among the best n without
+// reading the whole lists of the common terms, those in more than half the
+// passages. Their IDF is clamped to 1e-6, so together they add at most
+// bound to any doc's score: once the other terms are summed, a doc whose
+// score falls short of the nth best by more than bound cannot be among the
+// best n, nor can a doc none of the other terms holds. The docs that can
+// are scored again from the start, every term in the question's order, as
+// rank scores them all, so that their scores are the same to the last
+// bit; the common terms' postings are found by seeking through their
+// lists, which hold their docs in order. It returns false, having changed
+// nothing that rank's other way would read, when it cannot be sure: too
+// few docs hold the other terms, or they score too little.
+func (sc *searchScratch) rankCommonLast(s *scorer, terms []rankTerm, n int) ([]uint32, bool) {
+	var bound float64
+	common := 0
+	for i := range terms {
+		if terms[i].common {
+			common++
+			bound += terms[i].idf * (bm25K1 + 1) // a term's share is below idf·(k1+1)
+		}
+		if terms[i].idf < 0 {
+			return nil, false
+		}
+	}
+	for _, w := range s.w {
+		if w < 0 {
+			return nil, false
+		}
+	}
+	if common == 0 || common == len(terms) {
+		return nil, false
+	}
+	for i := range terms {
+		if !terms[i].common {
+			sc.addList(s, &terms[i])
+		}
+	}
+	if len(sc.touched) < n {
+		return nil, sc.restart()
+	}
+	// The nth best of the lower bounds: a doc's score without its tags
+	// and without the common terms.
+	best := sc.best[:0]
+	for _, d := range sc.touched {
+		v := sc.plain[d]
+		if len(best) < n {
+			best = append(best, v)
+			siftUp(best)
+		} else if v > best[0] {
+			best[0] = v
+			siftDown(best)
+		}
+	}
+	sc.best = best
+	nth := best[0]
+	slack := nth * 1e-9 // the sums above were made in another order
+	if nth-slack <= bound {
+		return nil, sc.restart()
+	}
+	cut := nth - bound - slack
+	cands := sc.cands[:0]
+	for _, d := range sc.touched {
+		if sc.score[d] >= cut {
+			cands = append(cands, d)
+			sc.score[d], sc.plain[d] = 0, 0
+		}
+	}
+	slices.Sort(cands)
+	for i := range terms {
+		t := &terms[i]
+		j := 0
+		for _, d := range cands {
+			if j = seek(t.list, j, d); j == len(t.list) {
+				break
+			}
+			if p := &t.list[j]; p.doc == d {
+				share, plain := s.shares(p, s.dlen[d], t.idf)
+				sc.score[d] += share
+				sc.plain[d] += plain
+			}
+		}
+	}
+	sc.cands = cands
+	return cands, true
+}
+
+// restart forgets the docs this search touched, for rank's other way, and
+// returns false.
+func (sc *searchScratch) restart() bool {
+	if sc.stamp++; sc.stamp == 0 {
+		clear(sc.mark)
+		sc.stamp = 1
+	}
+	sc.touched = sc.touched[:0]
+	return false
+}
+
+// seek returns the index of the first posting from j on whose doc is d or
+// later (len(list) if none): it gallops, then halves.
+func seek(list []posting, j int, d uint32) int {
+	hi, step := j, 1
+	for hi < len(list) && list[hi].doc < d {
+		j = hi + 1
+		hi += step
+		step *= 2
+	}
+	hi = min(hi, len(list))
+	for j < hi {
+		m := int(uint(j+hi) >> 1)
+		if list[m].doc < d {
+			j = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return j
+}
+
+// siftUp and siftDown keep h a min-heap after its last element was
+// appended or its first replaced.
+func siftUp(h []float64) {
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p] <= h[i] {
+			return
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+}
+
+func siftDown(h []float64) {
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && h[c+1] < h[c] {
+			c++
+		}
+		if h[i] <= h[c] {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
 
 // topN keeps the n best scored docs: a min-heap on the score, the worst

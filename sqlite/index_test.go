@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -173,4 +174,74 @@ func TestPutBatch(t *testing.T) {
 	if _, err := s.Get(ctx, "b"); runnel.ErrorCode(err) != runnel.ENOTFOUND {
 		t.Errorf("Get(b) after a refused batch = %v, want ENOTFOUND", err)
 	}
+}
+
+// TestRankCommonLastMatchesEveryPosting checks that ranking the common
+// terms last, for the docs that can be among the best, returns what
+// reading every posting returns, to the last bit of every score, over
+// random questions of common and rare words, weighted or not, naming tags
+// or not, on an index with removed passages.
+func TestRankCommonLastMatchesEveryPosting(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	arts := benchCorpus(400, 5)
+	for _, a := range arts {
+		mustPut(t, s, a)
+	}
+	for i := 0; i < len(arts); i += 7 {
+		if err := s.Delete(ctx, arts[i].Slug); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix := s.idx.Load()
+	r := rand.New(rand.NewPCG(3, 4))
+	vocab := benchVocabulary(rand.New(rand.NewPCG(1, 2)), 5000)
+	rks := []Ranking{DefaultRanking, {Title: 1, Heading: 1, Tags: 1, Meta: 1, Body: 1}, {Title: 10, Heading: 0, Tags: 8, Meta: 0, Body: 1}}
+	fast := 0
+	const questions = 3000
+	for i := range questions {
+		var qwords []string
+		for range 1 + r.IntN(6) {
+			switch r.IntN(3) {
+			case 0: // the head of the vocabulary: words in most passages
+				qwords = append(qwords, vocab[r.IntN(30)])
+			case 1:
+				qwords = append(qwords, vocab[r.IntN(300)])
+			default:
+				qwords = append(qwords, vocab[r.IntN(len(vocab))])
+			}
+		}
+		if r.IntN(5) == 0 {
+			qwords = append(qwords, benchTags[r.IntN(len(benchTags))])
+		}
+		var weights []float64
+		if r.IntN(3) == 0 {
+			weights = make([]float64, len(qwords))
+			for j := range weights {
+				weights[j] = []float64{1, 0.5, 0.25, 0, 1e-6}[r.IntN(5)] // 1e-6: as little as a common term adds
+			}
+		}
+		var tagged taggedSet
+		if r.IntN(2) == 0 {
+			tagged = ix.tagged([]string{benchTags[r.IntN(len(benchTags))], benchTags[r.IntN(len(benchTags))]})
+		}
+		rk := rks[i%len(rks)]
+		n := []int{1, 8, 80, 400}[r.IntN(4)]
+		ix.mu.RLock()
+		want, _ := ix.rankWith(qwords, weights, rk, tagged, n, false)
+		got, ok := ix.rankWith(qwords, weights, rk, tagged, n, true)
+		ix.mu.RUnlock()
+		if ok {
+			fast++
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q (weights %v, n %d, ranking %+v): ranked common terms last %v\nevery posting %v", qwords, weights, n, rk, got, want)
+		}
+	}
+	// Most questions hold a word of the head and enough others to rank
+	// that way; the comparison proves nothing if few of them did.
+	if fast < questions/3 {
+		t.Fatalf("only %d of %d questions ranked their common terms last", fast, questions)
+	}
+	t.Logf("%d of %d questions ranked their common terms last", fast, questions)
 }
