@@ -70,14 +70,17 @@ type posting struct {
 	tf  [nFields]uint8 // occurrences in each field, at most 255
 }
 
-// doc is an indexed passage.
+// doc is an indexed passage. It keeps the passage's heading and text, as
+// the passages table has them, so that a search reads no row.
 type doc struct {
-	id     int64 // passages.id
-	art    *artInfo
-	length int32    // tokens in all fields
-	terms  []int32  // distinct terms, to update the lists when it goes
-	defs   []string // the subjects its first sentences define (define.go)
-	alive  bool
+	id            int64 // passages.id
+	art           *artInfo
+	heading, text string
+	position      int32
+	length        int32    // tokens in all fields
+	terms         []int32  // distinct terms, to update the lists when it goes
+	defs          []string // the subjects its first sentences define (define.go)
+	alive         bool
 }
 
 // artInfo is what the index knows of an article.
@@ -197,7 +200,7 @@ func (ix *index) put(a indexArticle) {
 		}
 		dterms := slices.Clone(terms)
 		slices.Sort(dterms)
-		ix.docs = append(ix.docs, doc{id: p.id, art: art, length: length, terms: dterms,
+		ix.docs = append(ix.docs, doc{id: p.id, art: art, heading: p.heading, text: p.text, position: int32(p.position), length: length, terms: dterms,
 			defs: definedSubjects(art.an, p.text), alive: true})
 		ix.dlen = append(ix.dlen, length)
 		art.docs = append(art.docs, d)
@@ -239,7 +242,7 @@ func (ix *index) removeLocked(slug string) {
 		for _, t := range dc.terms {
 			ix.lists[t].df--
 		}
-		dc.terms, dc.defs = nil, nil
+		dc.terms, dc.defs, dc.heading, dc.text = nil, nil, "", ""
 		ix.live--
 		ix.dead++
 		ix.tokens -= int64(dc.length)

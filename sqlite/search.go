@@ -3,7 +3,6 @@ package sqlite
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -181,10 +180,12 @@ func (s *Store) Search(ctx context.Context, q runnel.Query, limit int) ([]runnel
 
 // hit is a ranked passage.
 type hit struct {
-	doc   uint32
-	id    int64
-	art   *artInfo
-	score float64
+	doc           uint32
+	id            int64
+	art           *artInfo
+	heading, text string
+	position      int
+	score         float64
 }
 
 // searchApart runs search on one of the store's search goroutines and
@@ -276,7 +277,7 @@ func (s *Store) search(ctx context.Context, qwords []string, q runnel.Query, lim
 	var keys map[*analyzer]string // the subject's key in each article's language
 	for i, r := range ranked {
 		d := &ix.docs[r.doc]
-		hits[i] = hit{doc: r.doc, id: d.id, art: d.art, score: r.score}
+		hits[i] = hit{doc: r.doc, id: d.id, art: d.art, heading: d.heading, text: d.text, position: int(d.position), score: r.score}
 		if subject == nil || len(d.defs) == 0 {
 			continue
 		}
@@ -323,41 +324,11 @@ func (s *Store) search(ctx context.Context, qwords []string, q runnel.Query, lim
 	if len(kept) == 0 {
 		return []runnel.Passage{}, nil
 	}
-	return s.passages(ctx, kept, qwords)
+	return s.passages(kept, qwords), nil
 }
 
-// passages reads the text of the kept passages and makes their snippets.
-// A passage whose article was deleted since it was ranked is left out.
-func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]runnel.Passage, error) {
-	ids := make([]int64, len(kept))
-	for i, h := range kept {
-		ids[i] = h.id
-	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.query(ctx, nil, `SELECT id, heading, text, position FROM passages WHERE id IN (SELECT value FROM json_each(?))`, string(list))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	type stored struct {
-		heading, text string
-		position      int
-	}
-	byID := make(map[int64]stored, len(kept))
-	for rows.Next() {
-		var id int64
-		var p stored
-		if err := rows.Scan(&id, &p.heading, &p.text, &p.position); err != nil {
-			return nil, err
-		}
-		byID[id] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+// passages makes the kept passages, with their snippets.
+func (s *Store) passages(kept []hit, qwords []string) []runnel.Passage {
 	// The words and terms of the index are never removed, so the index
 	// as it is now reads the snippets of passages it ranked before.
 	ix := s.idx.Load()
@@ -374,22 +345,18 @@ func (s *Store) passages(ctx context.Context, kept []hit, qwords []string) ([]ru
 	sk := newSnippetKeys(keys, ix.first)
 	out := make([]runnel.Passage, 0, len(kept))
 	for _, h := range kept {
-		p, ok := byID[h.id]
-		if !ok {
-			continue
-		}
 		out = append(out, runnel.Passage{
 			Slug:     h.art.slug,
 			Title:    h.art.title,
-			Heading:  p.heading,
-			Text:     p.text,
+			Heading:  h.heading,
+			Text:     h.text,
 			Tags:     slices.Clone(nonNil(h.art.tags)),
-			Position: p.position,
+			Position: h.position,
 			Score:    h.score,
-			Snippet:  snippet(untable(unfence(p.text)), ix.words[h.art.an], sk),
+			Snippet:  snippet(untable(unfence(h.text)), ix.words[h.art.an], sk),
 		})
 	}
-	return out, nil
+	return out
 }
 
 // CountTerms returns how many passages contain each of terms, as Search
