@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -206,4 +207,47 @@ type nopGenerator struct{}
 
 func (nopGenerator) Generate(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
 	return runnel.Done{FinishReason: runnel.FinishStop}, nil
+}
+
+// BenchmarkSearchDatabase asks the load harness's questions
+// (bench/questions.txt) of the database RUNNEL_BENCH_DB names, in turn:
+// the harness's corpus (bench/gencorpus, imported as bench/run-load.sh
+// does) holds the words of its subject in most passages, which costs a
+// search more than BenchmarkSearch's corpus does. "rank" is the ranking
+// alone, for the 80 candidates a search of 8 passages ranks.
+func BenchmarkSearchDatabase(b *testing.B) {
+	path := os.Getenv("RUNNEL_BENCH_DB")
+	if path == "" {
+		b.Skip("RUNNEL_BENCH_DB names no database")
+	}
+	ctx := context.Background()
+	s := mustOpenPath(b, path)
+	text, err := os.ReadFile("../bench/questions.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var qs []runnel.Query
+	for line := range strings.Lines(string(text)) {
+		if q, err := runnel.ParseQuestion(line, 0); err == nil {
+			qs = append(qs, q)
+		}
+	}
+	b.Run("search", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.Search(ctx, qs[i%len(qs)], 8); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rank", func(b *testing.B) {
+		ix := s.idx.Load()
+		rk := s.rankingNow()
+		for i := 0; b.Loop(); i++ {
+			q := qs[i%len(qs)]
+			qw := queryWords(q.Terms)
+			ix.mu.RLock()
+			ix.rank(qw, wordWeights(q, qw), rk, ix.tagged(q.TagNames()), 8*candidatesPer)
+			ix.mu.RUnlock()
+		}
+	})
 }
