@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"cmp"
-	"container/heap"
 	"math"
 	"slices"
 	"strings"
@@ -631,34 +630,50 @@ func siftDown(h []float64) {
 }
 
 // topN keeps the n best scored docs: a min-heap on the score, the worst
-// on top, ties broken against the later passage.
+// on top, ties broken against the later passage. It sifts by hand rather
+// than through container/heap, whose Push boxes every candidate.
 type topN []scored
 
-func (h topN) Len() int { return len(h) }
-func (h topN) Less(i, j int) bool {
-	if h[i].score != h[j].score {
-		return h[i].score < h[j].score
+// worse reports whether a ranks below b.
+func worse(a, b scored) bool {
+	if a.score != b.score {
+		return a.score < b.score
 	}
-	return h[i].doc > h[j].doc
-}
-func (h topN) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *topN) Push(x any)   { *h = append(*h, x.(scored)) }
-func (h *topN) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return a.doc > b.doc
 }
 
 func (h *topN) offer(s scored, n int) {
-	if len(*h) < n {
-		heap.Push(h, s)
+	t := *h
+	if len(t) < n {
+		t = append(t, s)
+		for i := len(t) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !worse(t[i], t[p]) {
+				break
+			}
+			t[i], t[p] = t[p], t[i]
+			i = p
+		}
+		*h = t
 		return
 	}
-	worst := (*h)[0]
-	if s.score > worst.score || (s.score == worst.score && s.doc < worst.doc) {
-		(*h)[0] = s
-		heap.Fix(h, 0)
+	if !worse(t[0], s) {
+		return
+	}
+	t[0] = s
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(t) {
+			break
+		}
+		if c+1 < len(t) && worse(t[c+1], t[c]) {
+			c++
+		}
+		if !worse(t[c], t[i]) {
+			break
+		}
+		t[i], t[c] = t[c], t[i]
+		i = c
 	}
 }
 
