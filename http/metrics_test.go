@@ -122,11 +122,14 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// A write is counted once it returns, and a stream's end once it is
-	// logged, which may be a moment after its reader has the last event.
+	// logged, which may be a moment after its reader has the last event;
+	// the held stream's first events may still be on their way when the
+	// others have ended.
 	var f map[string]*dto.MetricFamily
 	waitFor(t, func() bool {
 		f = scrape(t, ts.URL, key...)
 		return value(f, "runnel_tokens_written_total") == 9 &&
+			value(f, "runnel_events_written_total") >= 3*8-1 &&
 			value(f, "runnel_streams_ended_total", "outcome", runnel.EUPSTREAMUNAVAILABLE) == 1 &&
 			value(f, "runnel_streams_ended_total", "transport", "ndjson", "outcome", "done") == 1
 	})
