@@ -440,7 +440,9 @@ func (ix *index) rankWith(qwords []string, weights []float64, rk Ranking, tagged
 			terms = append(terms, t)
 		}
 	}
-	sc.terms = terms
+	// The scratch goes back to its pool without the lists, which an index
+	// rebuilt meanwhile would otherwise keep.
+	defer func() { clear(terms); sc.terms = terms[:0] }()
 	h := make(topN, 0, n)
 	offer := func(d uint32) {
 		// The scores differ only for a doc whose tags hold a question
