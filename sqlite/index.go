@@ -296,7 +296,7 @@ type searchScratch struct {
 	stamp        uint32
 	touched      []uint32
 	cands        []uint32
-	best         []float64 // rankCommonLast's heap of the best lower bounds
+	best         topN // rankCommonLast's best lower bounds
 	terms        []rankTerm
 }
 
@@ -413,11 +413,7 @@ func (ix *index) rankWith(qwords []string, weights []float64, rk Ranking, tagged
 		sc.mark = make([]uint32, len(ix.docs))
 		sc.stamp = 0
 	}
-	if sc.stamp++; sc.stamp == 0 {
-		clear(sc.mark)
-		sc.stamp = 1
-	}
-	sc.touched = sc.touched[:0]
+	sc.forget()
 	terms := sc.terms[:0]
 	for _, an := range ix.analyzers() {
 		for j, qw := range qwords {
@@ -521,26 +517,21 @@ func (sc *searchScratch) rankCommonLast(s *scorer, terms []rankTerm, n int) ([]u
 		}
 	}
 	if len(sc.touched) < n {
-		return nil, sc.restart()
+		sc.forget()
+		return nil, false
 	}
 	// The nth best of the lower bounds: a doc's score without its tags
 	// and without the common terms.
 	best := sc.best[:0]
 	for _, d := range sc.touched {
-		v := sc.plain[d]
-		if len(best) < n {
-			best = append(best, v)
-			siftUp(best)
-		} else if v > best[0] {
-			best[0] = v
-			siftDown(best)
-		}
+		best.offer(scored{doc: d, score: sc.plain[d]}, n)
 	}
 	sc.best = best
-	nth := best[0]
+	nth := best[0].score
 	slack := nth * 1e-9 // the sums above were made in another order
 	if nth-slack <= bound {
-		return nil, sc.restart()
+		sc.forget()
+		return nil, false
 	}
 	cut := nth - bound - slack
 	cands := sc.cands[:0]
@@ -569,15 +560,13 @@ func (sc *searchScratch) rankCommonLast(s *scorer, terms []rankTerm, n int) ([]u
 	return cands, true
 }
 
-// restart forgets the docs this search touched, for rank's other way, and
-// returns false.
-func (sc *searchScratch) restart() bool {
+// forget starts a new search of the scratch: no doc is touched.
+func (sc *searchScratch) forget() {
 	if sc.stamp++; sc.stamp == 0 {
 		clear(sc.mark)
 		sc.stamp = 1
 	}
 	sc.touched = sc.touched[:0]
-	return false
 }
 
 // seek returns the index of the first posting from j on whose doc is d or
@@ -599,36 +588,6 @@ func seek(list []posting, j int, d uint32) int {
 		}
 	}
 	return j
-}
-
-// siftUp and siftDown keep h a min-heap after its last element was
-// appended or its first replaced.
-func siftUp(h []float64) {
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if h[p] <= h[i] {
-			return
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-}
-
-func siftDown(h []float64) {
-	for i := 0; ; {
-		c := 2*i + 1
-		if c >= len(h) {
-			return
-		}
-		if c+1 < len(h) && h[c+1] < h[c] {
-			c++
-		}
-		if h[i] <= h[c] {
-			return
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
 }
 
 // topN keeps the n best scored docs: a min-heap on the score, the worst
