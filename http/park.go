@@ -35,21 +35,31 @@ import (
 // before it parks.
 const DefaultParkAfter = time.Second
 
+// DefaultParkIdle is how long a stream younger than ParkAfter waits with
+// nothing to write before it parks.
+const DefaultParkIdle = 100 * time.Millisecond
+
 // parking is what a pump needs to park, and what it does at the end in
 // place of the handler it left. It holds strings, not the request or its
 // writer, which would keep net/http's state for the connection alive.
 type parking struct {
-	w       http.ResponseWriter // until it parks
-	at      time.Time           // when it may park
-	keep    bool                // the connection may serve another request after this one
-	rec     *recorder           // until it parks: the request's log line
-	line    requestLine         // once it parked
-	done    func()              // the handler's clean-up: reader count, limits, stream count
-	conn    net.Conn
-	cancel  context.CancelCauseFunc
-	watched chan struct{} // closed when the watching goroutine returns; nil when epoll watches (watch_linux.go)
-	extra   bool          // the client sent bytes the connection cannot give back to net/http
-	gone    func()        // for a driven stream, kicks it when epoll sees the client leave
+	w    http.ResponseWriter // until it parks
+	at   time.Time           // when it may park
+	idle time.Duration       // it parks sooner once it waited this long with nothing to write; 0: not
+	// idleTimer fires when the stream may have waited idle long enough,
+	// until it parks or tries to; idleFrom is when the pump began, in
+	// monoNow's time.
+	idleTimer *time.Timer
+	idleFrom  int64
+	keep      bool        // the connection may serve another request after this one
+	rec       *recorder   // until it parks: the request's log line
+	line      requestLine // once it parked
+	done      func()      // the handler's clean-up: reader count, limits, stream count
+	conn      net.Conn
+	cancel    context.CancelCauseFunc
+	watched   chan struct{} // closed when the watching goroutine returns; nil when epoll watches (watch_linux.go)
+	extra     bool          // the client sent bytes the connection cannot give back to net/http
+	gone      func()        // for a driven stream, kicks it when epoll sees the client leave
 
 	rc      syscall.RawConn // for epoll
 	fd, gen int32
@@ -73,6 +83,7 @@ var errClientGone = errors.New("the client closed the connection")
 func (p *pump) park(ctx context.Context, start time.Time) bool {
 	pk := p.pk
 	pk.at = time.Time{} // one attempt
+	p.stopIdle()
 	conn, brw, err := http.NewResponseController(pk.w).Hijack()
 	if err != nil {
 		p.pk = nil

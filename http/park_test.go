@@ -43,12 +43,18 @@ func parkedStreams(t *testing.T, reg *prometheus.Registry) float64 {
 // their first wait, with metrics on reg, until stop.
 func runParking(t *testing.T, s *rhttp.Server) (addr string, reg *prometheus.Registry, stop func()) {
 	t.Helper()
+	return runParkingAfter(t, s, time.Nanosecond)
+}
+
+// runParkingAfter is runParking with s.ParkAfter set to after.
+func runParkingAfter(t *testing.T, s *rhttp.Server, after time.Duration) (addr string, reg *prometheus.Registry, stop func()) {
+	t.Helper()
 	reg = prometheus.NewRegistry()
 	m, err := rhttp.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Metrics, s.ParkAfter = m, time.Nanosecond
+	s.Metrics, s.ParkAfter = m, after
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,30 +135,10 @@ func TestParkedStreamGivesItsConnectionBack(t *testing.T) {
 		t.Fatalf("parked streams: %v, want 1", n)
 	}
 	// Each token is on the wire before the generator makes the next.
-	for _, tok := range []string{"one ", "two "} {
-		g.give(t, tok)
-		if got := readEvents(t, body, runnel.EventToken); got[len(got)-1].Token != tok {
-			t.Fatalf("token %q, want %q", got[len(got)-1].Token, tok)
-		}
-	}
-	close(g.release)
-	readEvents(t, body, runnel.EventDone)
-	if rest, err := io.ReadAll(body); err != nil || len(rest) != 0 {
-		t.Fatalf("after done: %q, %v (want the response's end)", rest, err)
-	}
-	waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
+	parkedToDone(t, body, g, reg)
 
 	// The same connection serves the next request, and a stream again.
-	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, err = http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("the next request on the connection: %v", err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("healthz: %d", resp.StatusCode)
-	}
+	askHealthz(t, conn, br)
 	io.WriteString(conn, "GET /articles/stream?question=again+websocket HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err = http.ReadResponse(br, nil)
 	if err != nil {
@@ -166,6 +152,72 @@ func TestParkedStreamGivesItsConnectionBack(t *testing.T) {
 		t.Fatalf("second stream: %+v", got)
 	}
 	conn.Close()
+}
+
+// A stream younger than ParkAfter that waits ParkIdle for its generator's
+// next token parks while it waits, and goes on from the parked side: the
+// tokens, done, and the connection's next request.
+func TestIdleStreamParks(t *testing.T) {
+	defer goleak.VerifyNone(t, leakOptions()...)
+	g := newGate()
+	s := gateServer(g)
+	s.ParkIdle = time.Millisecond
+	addr, reg, stop := runParkingAfter(t, s, time.Hour)
+	defer stop()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	io.WriteString(conn, "GET /articles/stream?question=websocket HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("status %d, close %v", resp.StatusCode, resp.Close)
+	}
+	body := bufio.NewReader(resp.Body)
+	readEvents(t, body, runnel.EventSources)
+	// The generator holds its first token until the stream has parked.
+	waitFor(t, func() bool { return parkedStreams(t, reg) == 1 })
+	parkedToDone(t, body, g, reg)
+	askHealthz(t, conn, br)
+}
+
+// parkedToDone gives a parked stream's generator g two tokens, reading
+// each from body before the next is made, then reads done, the response's
+// end, and waits until no stream is parked.
+func parkedToDone(t *testing.T, body *bufio.Reader, g *gate, reg *prometheus.Registry) {
+	t.Helper()
+	for _, tok := range []string{"one ", "two "} {
+		g.give(t, tok)
+		if got := readEvents(t, body, runnel.EventToken); got[len(got)-1].Token != tok {
+			t.Fatalf("token %q, want %q", got[len(got)-1].Token, tok)
+		}
+	}
+	close(g.release)
+	readEvents(t, body, runnel.EventDone)
+	if rest, err := io.ReadAll(body); err != nil || len(rest) != 0 {
+		t.Fatalf("after done: %q, %v (want the response's end)", rest, err)
+	}
+	waitFor(t, func() bool { return parkedStreams(t, reg) == 0 })
+}
+
+// askHealthz sends the connection's next request, /healthz, and wants 200.
+func askHealthz(t *testing.T, conn net.Conn, br *bufio.Reader) {
+	t.Helper()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the next request on the connection: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
 }
 
 // A client that closes its connection while its stream is parked is seen

@@ -87,6 +87,14 @@ type Server struct {
 	// ParkAfter is set (a parked stream's connection then closes at its
 	// end). Negative: never.
 	ParkAfter time.Duration
+	// ParkIdle parks a stream sooner than ParkAfter once it has waited
+	// this long with nothing to write: a stream that waits for a slow
+	// search or a model's next token gives up net/http's goroutine and
+	// buffers while it waits, and one whose events flow (a burst, which
+	// goes faster in net/http's goroutine) stays until ParkAfter. Default
+	// DefaultParkIdle; negative: only after ParkAfter. Streams that may
+	// not park (ParkAfter) do not park idle either.
+	ParkIdle time.Duration
 	// WriteHold is how long a token may wait for the next one to share
 	// its write while the process's CPU is saturated (hold.go): fewer
 	// write system calls when they are what the CPU spends most on.
@@ -472,7 +480,11 @@ func (s *Server) parking(w http.ResponseWriter, r *http.Request, done func()) *p
 		// answer that never parks its keep-alive too.)
 		w.Header().Set("Connection", "close")
 	}
-	return &parking{w: w, at: time.Now().Add(after), keep: !r.Close, rec: recorderOf(w), done: done}
+	idle := s.ParkIdle
+	if idle == 0 {
+		idle = DefaultParkIdle
+	}
+	return &parking{w: w, at: time.Now().Add(after), idle: max(idle, 0), keep: !r.Close, rec: recorderOf(w), done: done}
 }
 
 // recorderOf finds the request's recorder among the writers w wraps.

@@ -279,9 +279,10 @@ type pump struct {
 	// after which a ping goes out. Nil when there is none.
 	deadlineTimer, pingTimer *time.Timer
 	deadlineC, pingC         <-chan time.Time
-	deadlineAt               int64       // when deadlineTimer fires, in monoNow's time
-	holdTimer                *time.Timer // a token's wait to share a write (hold.go), once there was one
-	drv                      *driver     // once a parked stream is driven by events (drive.go)
+	idleC                    <-chan time.Time // pk.idleTimer's, nil once the stream may not park idle
+	deadlineAt               int64            // when deadlineTimer fires, in monoNow's time
+	holdTimer                *time.Timer      // a token's wait to share a write (hold.go), once there was one
+	drv                      *driver          // once a parked stream is driven by events (drive.go)
 
 	events  int              // events written
 	wroteAt int64            // when the last write went out, in monoNow's time
@@ -381,6 +382,10 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 			if err := p.sendPing(); err != nil {
 				return left(err)
 			}
+		case <-p.idleC:
+			if p.idled(ctx, start, more) {
+				return outcome{kind: kindParked}
+			}
 		case <-ctx.Done():
 			return left(context.Cause(ctx))
 		case <-p.deadlineC:
@@ -389,6 +394,39 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 			return p.stop(ctx)
 		}
 	}
+}
+
+// idled parks the stream when its idle timer fires and it has written
+// nothing for pk.idle, with nothing to write now; otherwise it sets the
+// timer for the rest of the wait. It reports whether the stream parked.
+//
+//go:noinline
+func (p *pump) idled(ctx context.Context, start time.Time, more <-chan struct{}) bool {
+	if p.pk == nil || p.pk.at.IsZero() {
+		p.stopIdle()
+		return false
+	}
+	select {
+	case <-more:
+		// An event came as the timer fired: the stream is not idle.
+		p.pk.idleTimer.Reset(p.pk.idle)
+		return false
+	default:
+	}
+	if wait := p.pk.idle - time.Duration(monoNow()-max(p.wroteAt, p.pk.idleFrom)); wait > 0 {
+		p.pk.idleTimer.Reset(wait) // a write since
+		return false
+	}
+	return p.park(ctx, start)
+}
+
+// stopIdle stops the idle timer for good.
+func (p *pump) stopIdle() {
+	if pk := p.pk; pk != nil && pk.idleTimer != nil {
+		pk.idleTimer.Stop()
+		pk.idleTimer = nil
+	}
+	p.idleC = nil
 }
 
 // hold lets the token the run appended last wait, d at most, for the next
@@ -450,6 +488,11 @@ func (p *pump) begin(ctx context.Context) (outcome, bool) {
 		p.pingTimer = time.NewTimer(p.ping)
 		p.pingC = p.pingTimer.C
 	}
+	if p.pk != nil && p.pk.idle > 0 {
+		p.pk.idleFrom = monoNow()
+		p.pk.idleTimer = time.NewTimer(p.pk.idle)
+		p.idleC = p.pk.idleTimer.C
+	}
 	p.buf, p.ends = p.enc.begin(p.take()), p.ends[:0]
 	if len(p.buf) > 0 {
 		if err := p.write(); err != nil {
@@ -470,6 +513,7 @@ func (p *pump) stopTimers() {
 	if p.holdTimer != nil {
 		p.holdTimer.Stop()
 	}
+	p.stopIdle()
 	p.release()
 }
 

@@ -23,6 +23,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -45,12 +46,17 @@ func main() {
 		logLevel = flag.String("log-level", "warn", "log level: debug, info, warn or error")
 		debug    = flag.String("pprof", "", "serve net/http/pprof on `host:port` (a listener of its own), for profiles under load")
 		park     = flag.Duration("park-after", 0, "park streams open this long, as serve's --park-after; 0 for the server's default")
+		parkIdle = flag.Duration("park-idle", rhttp.DefaultParkIdle, "as serve's --park-idle: park a stream sooner once it has waited this long with nothing to write; 0 for never")
 		hold     = flag.Duration("write-hold", rhttp.DefaultWriteHold, "as serve's --write-hold: while the CPU is saturated, a token may wait this long to share a write; 0 for never")
+		memRate  = flag.Int("memprofilerate", 0, "record one heap profile sample per this many bytes allocated (runtime.MemProfileRate); 0 for the runtime's default. Smaller is finer and slower")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 || *tokens < 0 || *interval < 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
 	}
 	if *debug != "" {
 		go func() {
@@ -65,13 +71,16 @@ func main() {
 	if *hold <= 0 {
 		*hold = -1 // Server.WriteHold: negative is never
 	}
-	if err := run(ctx, *addr, *db, *logLevel, *park, *hold, paced.Generator{Tokens: *tokens, Interval: *interval}); err != nil {
+	if *parkIdle <= 0 {
+		*parkIdle = -1 // Server.ParkIdle: negative is never
+	}
+	if err := run(ctx, *addr, *db, *logLevel, *park, *parkIdle, *hold, paced.Generator{Tokens: *tokens, Interval: *interval}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, addr, db, logLevel string, parkAfter, writeHold time.Duration, gen runnel.Generator) error {
+func run(ctx context.Context, addr, db, logLevel string, parkAfter, parkIdle, writeHold time.Duration, gen runnel.Generator) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", logLevel)
@@ -86,6 +95,7 @@ func run(ctx context.Context, addr, db, logLevel string, parkAfter, writeHold ti
 
 	srv := newServer(store, logger, gen)
 	srv.ParkAfter = parkAfter
+	srv.ParkIdle = parkIdle
 	srv.WriteHold = writeHold
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -103,6 +103,7 @@ type serverSettings struct {
 	ping, writeTimeout, maxDur time.Duration
 	linger, retention          time.Duration
 	parkAfter                  time.Duration
+	parkIdle                   time.Duration
 	writeHold                  time.Duration
 	retentionMB, retentionRuns int
 	access                     accessSettings
@@ -232,6 +233,8 @@ func (ss *serverSettings) bind(c *config, logFormat string, maxDur, linger time.
 	c.Duration(&ss.writeTimeout, "write-timeout", "RUNNEL_WRITE_TIMEOUT", rhttp.DefaultWriteTimeout, "drop a client that takes longer than this to accept one write")
 	c.Duration(&ss.parkAfter, "park-after", "RUNNEL_PARK_AFTER", rhttp.DefaultParkAfter,
 		"move a stream open this long out of net/http's goroutine and buffers into its own, to hold less memory (HTTP/1.1 only); negative: never")
+	c.Duration(&ss.parkIdle, "park-idle", "RUNNEL_PARK_IDLE", rhttp.DefaultParkIdle,
+		"move a stream out of net/http's goroutine sooner, once it has waited this long with nothing to write; 0 or negative: only after --park-after")
 	c.Duration(&ss.writeHold, "write-hold", "RUNNEL_WRITE_HOLD", rhttp.DefaultWriteHold,
 		"while the CPU is saturated, let a token wait this long for the next to share a write system call; 0 or negative: never")
 	c.Duration(&ss.maxDur, "max-stream-duration", "RUNNEL_MAX_STREAM_DURATION", maxDur, "end a stream with an error event after this long")
@@ -255,17 +258,17 @@ func (ss *serverSettings) memoryRuns() *memory.Runs {
 	})
 }
 
-// server returns the HTTP server answering from store, with the web pages.
-// writeHold returns rhttp.Server.WriteHold for --write-hold d: on the
-// command line 0 means no hold, as a user reads it, where the field's zero
-// value is the default.
-func writeHold(d time.Duration) time.Duration {
+// offWhenZero returns the rhttp.Server field for a duration flag such as
+// --write-hold or --park-idle d: on the command line 0 turns it off, as a
+// user reads it, where the field's zero value is the default.
+func offWhenZero(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
 	}
 	return d
 }
 
+// server returns the HTTP server answering from store, with the web pages.
 func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rhttp.Server, error) {
 	gen, err := ss.gen.generator()
 	if err != nil {
@@ -285,7 +288,8 @@ func (ss *serverSettings) server(store *sqlite.Store, logger *slog.Logger) (*rht
 		MaxQuestion:       ss.maxQuestion,
 		PingInterval:      ss.ping,
 		ParkAfter:         ss.parkAfter,
-		WriteHold:         writeHold(ss.writeHold),
+		ParkIdle:          offWhenZero(ss.parkIdle),
+		WriteHold:         offWhenZero(ss.writeHold),
 		WriteTimeout:      ss.writeTimeout,
 		MaxStreamDuration: ss.maxDur,
 		ModelName:         ss.modelName,

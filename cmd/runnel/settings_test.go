@@ -7,17 +7,18 @@ import (
 	rhttp "github.com/runnel/runnel/http"
 )
 
-// TestWriteHoldSetting: --write-hold 0 turns the hold off, as it reads,
-// though Server.WriteHold's zero value is the default.
-func TestWriteHoldSetting(t *testing.T) {
+// TestOffWhenZero: --write-hold 0 turns the hold off, as it reads, and
+// --park-idle 0 idle parking, though the Server fields' zero value is
+// the default.
+func TestOffWhenZero(t *testing.T) {
 	for _, c := range []struct{ flag, want time.Duration }{
 		{rhttp.DefaultWriteHold, rhttp.DefaultWriteHold},
 		{5 * time.Millisecond, 5 * time.Millisecond},
 		{0, -1},
 		{-time.Second, -1},
 	} {
-		if got := writeHold(c.flag); got != c.want {
-			t.Errorf("--write-hold %v: Server.WriteHold %v, want %v", c.flag, got, c.want)
+		if got := offWhenZero(c.flag); got != c.want {
+			t.Errorf("flag %v: field %v, want %v", c.flag, got, c.want)
 		}
 	}
 }
