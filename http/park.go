@@ -80,7 +80,7 @@ var errClientGone = errors.New("the client closed the connection")
 // where it is. Once it is taken, the handler returns at once.
 //
 //go:noinline
-func (p *pump) park(ctx context.Context, start time.Time) bool {
+func (p *pump) park(start time.Time) bool {
 	pk := p.pk
 	pk.at = time.Time{} // one attempt
 	p.stopIdle()
@@ -100,8 +100,16 @@ func (p *pump) park(ctx context.Context, start time.Time) bool {
 		pk.rec = nil
 	}
 	pk.conn = conn
+	// The stream's context from here on is a root of its own, not the
+	// request's: the request's ends as the handler returns, the stream
+	// ends by its own cancel (the client leaving) or a shutdown's kick,
+	// and it reads none of the request's values (the status it reports
+	// to was taken when it started). Keeping the request's context would
+	// keep its chain for the rest of the answer, net/http's connection
+	// context and its children's map among it: half a kilobyte of every
+	// parked stream.
 	var pctx context.Context
-	pctx, pk.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	pctx, pk.cancel = context.WithCancelCause(context.Background())
 	p.sink = &chunkSink{pk: pk, timeout: p.s.writeTimeout()}
 	p.s.Metrics.parked(1)
 	if n, ok := p.run.(runnel.Notifier); ok && driveParked {

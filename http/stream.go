@@ -367,7 +367,7 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 		// pool, so that an idle stream holds none.
 		p.release()
 		if p.pk != nil && !p.pk.at.IsZero() && !time.Now().Before(p.pk.at) {
-			if p.park(ctx, start) {
+			if p.park(start) {
 				return outcome{kind: kindParked}
 			}
 		}
@@ -383,7 +383,7 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 				return left(err)
 			}
 		case <-p.idleC:
-			if p.idled(ctx, start, more) {
+			if p.idled(start, more) {
 				return outcome{kind: kindParked}
 			}
 		case <-ctx.Done():
@@ -401,7 +401,7 @@ func (p *pump) loop(ctx context.Context, start time.Time) outcome {
 // timer for the rest of the wait. It reports whether the stream parked.
 //
 //go:noinline
-func (p *pump) idled(ctx context.Context, start time.Time, more <-chan struct{}) bool {
+func (p *pump) idled(start time.Time, more <-chan struct{}) bool {
 	if p.pk == nil || p.pk.at.IsZero() {
 		p.stopIdle()
 		return false
@@ -417,7 +417,7 @@ func (p *pump) idled(ctx context.Context, start time.Time, more <-chan struct{})
 		p.pk.idleTimer.Reset(wait) // a write since
 		return false
 	}
-	return p.park(ctx, start)
+	return p.park(start)
 }
 
 // stopIdle stops the idle timer for good.

@@ -57,8 +57,12 @@ func (s *Store) rebuildLocked(ctx context.Context) error {
 // query when there are none.
 func (s *Store) catchUp(ctx context.Context) error {
 	// max() alone, so that SQLite reads the last row of the table rather
-	// than all of them.
-	rows, err := s.query(ctx, nil, `SELECT coalesce(max(seq), 0) FROM changes`)
+	// than all of them. The check does not stop when ctx is canceled: it
+	// is one indexed read of microseconds, and with a context that cannot
+	// be canceled neither database/sql nor the driver starts a goroutine
+	// to watch it, nor registers a context of the query's own under the
+	// question's, which would keep a map there for the rest of the answer.
+	rows, err := s.query(context.WithoutCancel(ctx), nil, `SELECT coalesce(max(seq), 0) FROM changes`)
 	if err != nil {
 		return err
 	}
