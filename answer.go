@@ -216,13 +216,20 @@ func (a *Answerer) sources(passages []Passage) []Source {
 	if base == "" {
 		base = "/articles/"
 	}
-	var out []Source
-	seen := map[string]bool{}
+	// The list is made at its length: a stream holds it for the whole
+	// answer. There are a handful of articles, so looking back over those
+	// seen costs less than a map.
+	n := 0
+	for i, p := range passages {
+		if !slices.ContainsFunc(passages[:i], func(q Passage) bool { return q.Slug == p.Slug }) {
+			n++
+		}
+	}
+	out := make([]Source, 0, n)
 	for _, p := range passages {
-		if seen[p.Slug] {
+		if slices.ContainsFunc(out, func(s Source) bool { return s.Slug == p.Slug }) {
 			continue
 		}
-		seen[p.Slug] = true
 		out = append(out, Source{
 			Slug:    p.Slug,
 			Title:   p.Title,

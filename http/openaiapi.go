@@ -470,7 +470,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, run runnel.Run
 	detach := run.Attach()
 	defer detach()
 	if cp != nil {
-		defer close(cp.gone)
+		defer cp.leave()
 	}
 	ctx := r.Context()
 	start := time.Now()

@@ -214,7 +214,7 @@ func (p *pump) finish(ctx context.Context, start time.Time, rest func() outcome)
 	defer pk.done()
 	defer p.s.Metrics.parked(-1)
 	if p.cp != nil {
-		defer close(p.cp.gone)
+		defer p.cp.leave()
 	}
 	defer func() {
 		// As net/http does for a handler: a panic ends this stream, not

@@ -43,17 +43,26 @@ var (
 // milliseconds, and on a single core the reader would not run until the
 // producer yielded; the wait makes sure the client holds each stage before
 // the next begins. Tokens do not wait, so a burst of them still coalesces.
+//
+// A run holds its checkpoints for the whole answer, so they are one
+// channel: the reader's leaving is a flag that signals the same channel as
+// a write does.
 type checkpoints struct {
 	written atomic.Int64  // the last event the reader wrote
 	waiting atomic.Bool   // the producer waits: a write must signal ack
-	ack     chan struct{} // a write happened
-	gone    chan struct{} // the reader left; nobody acknowledges any more
+	left    atomic.Bool   // the reader left; nobody acknowledges any more
+	ack     chan struct{} // a write happened, or the reader left
 
-	produced chan struct{} // closed when the producer returns
+	// produced is closed when the producer returns; made only for a
+	// server that awaits its producers (Server.AwaitProducers).
+	produced chan struct{}
 }
 
-func newCheckpoints() *checkpoints {
-	cp := &checkpoints{ack: make(chan struct{}, 1), gone: make(chan struct{}), produced: make(chan struct{})}
+func newCheckpoints(awaited bool) *checkpoints {
+	cp := &checkpoints{ack: make(chan struct{}, 1)}
+	if awaited {
+		cp.produced = make(chan struct{})
+	}
 	cp.written.Store(-1)
 	return cp
 }
@@ -64,14 +73,22 @@ func (cp *checkpoints) wait(ctx context.Context, seq int) {
 	// read sees waiting, and signals.
 	cp.waiting.Store(true)
 	defer cp.waiting.Store(false)
-	for cp.written.Load() < int64(seq) {
+	for cp.written.Load() < int64(seq) && !cp.left.Load() {
 		select {
 		case <-cp.ack:
-		case <-cp.gone:
-			return
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// leave records that the reader is gone, and wakes a producer that waits
+// for it. It may be called more than once.
+func (cp *checkpoints) leave() {
+	cp.left.Store(true)
+	select {
+	case cp.ack <- struct{}{}:
+	default: // a signal is pending already: the producer will see left
 	}
 }
 
@@ -122,14 +139,31 @@ func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Qu
 		cancel(nil)
 		return run, nil, nil
 	}
-	ctx, cancelTimeout := context.WithTimeoutCause(ctx, max, errTooLong)
-	cp := newCheckpoints()
+	rc := &runContext{Context: ctx, deadline: time.Now().Add(max)}
+	timer := time.AfterFunc(max, func() { cancel(errTooLong) })
+	cp := newCheckpoints(s.AwaitProducers)
 	s.Metrics.runStarted()
 	s.producers.Add(1)
-	pr := &producer{s: s, ctx: ctx, cancel: cancel, cancelTimeout: cancelTimeout, run: run, cp: cp, reqID: reqID}
+	pr := &producer{s: s, ctx: rc, cancel: cancel, timer: timer, run: run, cp: cp, reqID: reqID}
 	go pr.prepare(a, q)
 	return run, cp, nil
 }
+
+// runContext is a run's context: canceled by the run's cancel, the
+// server's base, or its timer at the maximum duration, and reporting that
+// deadline to the pipeline (a generator that would retry looks at it).
+// It is one context where WithTimeoutCause under the run's cancel would be
+// two, the outer holding a map of its one child: a run keeps its context
+// for the whole answer, and at thousands of open streams the difference is
+// a few hundred bytes of each (docs/design.md, "Memory per open stream").
+// The cancel ends it with the cause errTooLong; its Err is then
+// context.Canceled, and finish reads the cause.
+type runContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *runContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // producer runs the pipeline of one run into it and ends it with done, or
 // with an error event that says why it failed. The answer's preparation
@@ -140,15 +174,15 @@ func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Qu
 // answer, starts in a goroutine with a stack of its own (docs/design.md,
 // "A run's generator waits on a small stack").
 type producer struct {
-	s             *Server
-	ctx           context.Context
-	cancel        context.CancelCauseFunc
-	cancelTimeout context.CancelFunc
-	run           runnel.Run
-	cp            *checkpoints
-	reqID         string
-	start         time.Time
-	tokens        int
+	s      *Server
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // the run's maximum duration, stopped as it ends
+	run    runnel.Run
+	cp     *checkpoints
+	reqID  string
+	start  time.Time
+	tokens int
 }
 
 // prepare runs the answer up to its sources, then starts its generation.
@@ -218,9 +252,11 @@ func (pr *producer) emit(e runnel.Event) error {
 func (pr *producer) finish(err error) {
 	s, ctx, run := pr.s, pr.ctx, pr.run
 	defer s.producers.Done()
-	defer close(pr.cp.produced)
+	if pr.cp.produced != nil {
+		defer close(pr.cp.produced)
+	}
 	defer pr.cancel(nil)
-	defer pr.cancelTimeout()
+	defer pr.timer.Stop()
 	log := func(level slog.Level, msg string, err error) {
 		attrs := []any{"run", run.ID(), "request_id", pr.reqID, "duration", time.Since(pr.start).Round(time.Microsecond)}
 		if err != nil {
@@ -323,7 +359,7 @@ func (p *pump) serve(ctx context.Context) (parked bool) {
 // parked and goes on elsewhere; deferred, so that a panic tells it too.
 func (p *pump) served(parked *bool) {
 	if p.cp != nil && !*parked {
-		close(p.cp.gone)
+		p.cp.leave()
 	}
 }
 

@@ -313,16 +313,31 @@ func TestPanicWhilePreparing(t *testing.T) {
 }
 
 func TestMaxStreamDuration(t *testing.T) {
+	// The generator sees the run's deadline: one that would retry an
+	// upstream looks at it before it waits.
+	deadline := make(chan time.Time, 1)
 	stall := runnel.GeneratorFunc(func(ctx context.Context, p runnel.Prompt, emit func(string) error) (runnel.Done, error) {
+		if dl, ok := ctx.Deadline(); ok {
+			deadline <- dl
+		}
 		emit("waiting ")
 		<-ctx.Done()
 		return runnel.Done{}, ctx.Err()
 	})
 	_, ts := newServer(t, stall, func(s *rhttp.Server) { s.MaxStreamDuration = 300 * time.Millisecond })
+	start := time.Now()
 	_, err := collect(t, ts.URL, "websocket")
 	var re *runnel.Error
 	if !errors.As(err, &re) || re.Code != runnel.ETIMEOUT {
 		t.Fatalf("Ask = %v, want *runnel.Error with code %s", err, runnel.ETIMEOUT)
+	}
+	select {
+	case dl := <-deadline:
+		if dl.Before(start) || dl.After(time.Now()) {
+			t.Errorf("the generator's deadline %v is not between the request (%v) and its end", dl, start)
+		}
+	default:
+		t.Error("the generator's context has no deadline")
 	}
 }
 

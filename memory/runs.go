@@ -157,7 +157,11 @@ func (rs *Runs) end(r *run, size int64) {
 }
 
 // run is one run's log. Tokens, nearly all of a log, are kept as their text
-// alone; every other event is kept whole.
+// alone. The other events of an answer (its query, tags, titles, sources
+// and end) share one Event, each in its own field: an Event is 192 bytes,
+// and a run holds its log for the whole answer. An event that cannot share
+// it (a second of its type, or one with more than its own field set) is
+// kept whole.
 type run struct {
 	rs   *Runs
 	id   string
@@ -166,6 +170,8 @@ type run struct {
 
 	mu      sync.Mutex
 	log     eventLog
+	head    *runnel.Event // the fields the shared events are read from
+	inHead  uint16        // the types head holds, as headBit gives them
 	bytes   int64
 	state   runnel.RunState
 	wake    chan struct{} // closed by the next Append; made by a Read that found nothing
@@ -179,9 +185,12 @@ type run struct {
 	size    int64
 }
 
+// entry is one event of a log: a token, when full is nil; an event kept
+// whole in full, when token is empty; otherwise an event of type token
+// whose data is its field of the run's head, full.
 type entry struct {
-	token string        // a token's text, when full is nil
-	full  *runnel.Event // any other event
+	token string
+	full  *runnel.Event
 }
 
 // eventLog holds a run's entries in blocks of logBlock: the first grows
@@ -299,6 +308,8 @@ func (r *run) add(e *runnel.Event) int {
 	if e.Type == runnel.EventToken {
 		r.log.add(entry{token: e.Token})
 		r.bytes += entrySize + int64(len(e.Token))
+	} else if bit := headBit(e); bit != 0 && r.inHead&bit == 0 {
+		r.addHeaded(e, bit)
 	} else {
 		full := *e // a copy, so that e itself stays on the stack
 		full.Run, full.Seq = r.id, seq
@@ -322,6 +333,23 @@ func (r *run) add(e *runnel.Event) int {
 		r.wake = nil
 	}
 	return seq
+}
+
+// addHeaded appends e, whose type is bit, as a field of the run's head.
+// r.mu is held. It is not inlined into add, which a producer calls for
+// every token on a small stack (docs/design.md, "A run's generator waits
+// on a small stack").
+//
+//go:noinline
+func (r *run) addHeaded(e *runnel.Event, bit uint16) {
+	if r.head == nil {
+		r.head = new(runnel.Event)
+		r.bytes += eventSize
+	}
+	setHead(r.head, e)
+	r.inHead |= bit
+	r.log.add(entry{token: string(e.Type), full: r.head})
+	r.bytes += entrySize + dataSize(e)
 }
 
 // maxRead bounds the events one Read returns.
@@ -350,10 +378,13 @@ func (r *run) Read(ctx context.Context, after int, dst []runnel.Event) ([]runnel
 	for seq := after + 1; seq <= after+n; seq++ {
 		dst = dst[:len(dst)+1]
 		d := &dst[len(dst)-1]
-		if en := r.log.at(seq); en.full != nil {
-			*d = *en.full
-		} else {
+		switch en := r.log.at(seq); {
+		case en.full == nil:
 			*d = runnel.Event{Type: runnel.EventToken, Token: en.token, Run: r.id, Seq: seq}
+		case en.token == "":
+			*d = *en.full
+		default:
+			fromHead(d, en, r.id, seq)
 		}
 	}
 	return dst, nil, nil
@@ -413,6 +444,89 @@ func (r *run) detach() {
 	}
 	r.mu.Unlock()
 	r.cancel(runnel.CancelAbandon, true)
+}
+
+// headBit returns the bit of e's type among those a run's head holds, or 0
+// when e cannot share the head: its type is not one of them, or a field
+// other than its own is set.
+func headBit(e *runnel.Event) uint16 {
+	var own, set uint16
+	switch e.Type {
+	case runnel.EventQuery:
+		own = 1 << 0
+	case runnel.EventTags:
+		own = 1 << 1
+	case runnel.EventTitles:
+		own = 1 << 2
+	case runnel.EventSources:
+		own = 1 << 3
+	case runnel.EventDone:
+		own = 1 << 4
+	case runnel.EventError:
+		own = 1 << 5
+	case runnel.EventCanceled:
+		own = 1 << 6
+	default:
+		return 0
+	}
+	for i, ok := range [...]bool{
+		e.Query != "", e.Tags != nil, e.Titles != nil, e.Sources != nil,
+		e.Done != nil, e.Err != nil, e.Canceled != nil,
+	} {
+		if ok {
+			set |= 1 << i
+		}
+	}
+	if set&^own != 0 || e.Token != "" || e.Raw != nil {
+		return 0
+	}
+	return own
+}
+
+// setHead copies e's own field into h.
+func setHead(h, e *runnel.Event) {
+	switch e.Type {
+	case runnel.EventQuery:
+		h.Query = e.Query
+	case runnel.EventTags:
+		h.Tags = e.Tags
+	case runnel.EventTitles:
+		h.Titles = e.Titles
+	case runnel.EventSources:
+		h.Sources = e.Sources
+	case runnel.EventDone:
+		h.Done = e.Done
+	case runnel.EventError:
+		h.Err = e.Err
+	case runnel.EventCanceled:
+		h.Canceled = e.Canceled
+	}
+}
+
+// fromHead sets *d to the event of en, one of the run's head, as event seq
+// of run id. It is not inlined into Read, which a producer may call on its
+// small stack to drive a parked stream, as add is not.
+//
+//go:noinline
+func fromHead(d *runnel.Event, en entry, id string, seq int) {
+	h := en.full
+	*d = runnel.Event{Type: runnel.EventType(en.token), Run: id, Seq: seq}
+	switch d.Type {
+	case runnel.EventQuery:
+		d.Query = h.Query
+	case runnel.EventTags:
+		d.Tags = h.Tags
+	case runnel.EventTitles:
+		d.Titles = h.Titles
+	case runnel.EventSources:
+		d.Sources = h.Sources
+	case runnel.EventDone:
+		d.Done = h.Done
+	case runnel.EventError:
+		d.Err = h.Err
+	case runnel.EventCanceled:
+		d.Canceled = h.Canceled
+	}
 }
 
 // dataSize estimates the bytes an event's data holds.

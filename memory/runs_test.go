@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +103,48 @@ func TestLog(t *testing.T) {
 	}
 	if _, err := rs.Get(t.Context(), "nope"); runnel.ErrorCode(err) != runnel.ENOTFOUND {
 		t.Errorf("Get of an unknown run = %v, want not_found", err)
+	}
+}
+
+// TestReadBack appends events of every kind, those a run keeps in its
+// shared head and those it keeps whole (a second event of a type, one
+// with a field of another type's, one of a type it does not know), and
+// reads each back as it was appended.
+func TestReadBack(t *testing.T) {
+	rs := memory.New(memory.Options{})
+	run := create(t, rs)
+	in := []runnel.Event{
+		{Type: runnel.EventQuery, Query: "q?"},
+		{Type: runnel.EventTags, Tags: []string{"a", "b"}},
+		{Type: runnel.EventTitles},
+		{Type: runnel.EventTitles, Titles: []string{"T"}},
+		{Type: runnel.EventSources, Sources: []runnel.Source{{Slug: "s", Title: "T", URL: "/articles/s", Tags: []string{}, Score: 1.5, Snippet: "snip"}}},
+		{Type: runnel.EventQuery, Query: "again?"},
+		{Type: runnel.EventToken, Token: "tok "},
+		{Type: runnel.EventTags, Tags: []string{"c"}, Query: "both"},
+		{Type: "future", Raw: []byte(`{"x":1}`)},
+		{Type: runnel.EventToken, Token: "tok"},
+		{Type: runnel.EventDone, Done: &runnel.Done{FinishReason: "stop", ID: "req"}},
+	}
+	for i, e := range in {
+		seq, err := run.Append(t.Context(), e)
+		if err != nil || seq != i {
+			t.Fatalf("Append %d = %d, %v", i, seq, err)
+		}
+	}
+	for after := -1; after < len(in)-1; after++ {
+		got, _, err := run.Read(t.Context(), after, nil)
+		if err != nil {
+			t.Fatalf("Read after %d: %v", after, err)
+		}
+		want := make([]runnel.Event, 0, len(in))
+		for i, e := range in[after+1:] {
+			e.Run, e.Seq = run.ID(), after+1+i
+			want = append(want, e)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Read after %d =\n%+v\nwant\n%+v", after, got, want)
+		}
 	}
 }
 

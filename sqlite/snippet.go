@@ -261,12 +261,25 @@ func snippet(text string, words map[string]int32, keys snippetKeys) string {
 		}
 		to += size
 	}
+	// The snippet is a copy of exactly its size: a stream holds its
+	// sources for the whole answer, and a builder left to grow would hold
+	// up to twice the bytes.
+	body := strings.TrimSpace(text[from:to])
+	lead, trail := best > 0, best+n < len(spans)
+	size := len(body)
+	if lead {
+		size += len("...")
+	}
+	if trail {
+		size += len("...")
+	}
 	var b strings.Builder
-	if best > 0 {
+	b.Grow(size)
+	if lead {
 		b.WriteString("...")
 	}
-	b.WriteString(strings.TrimSpace(text[from:to]))
-	if best+n < len(spans) {
+	b.WriteString(body)
+	if trail {
 		b.WriteString("...")
 	}
 	return b.String()
