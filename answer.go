@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,8 +64,11 @@ func (a *Answerer) Answer(ctx context.Context, q Query, emit func(Event) error) 
 // each generation in a goroutine of its own, whose stack holds only what
 // the generator needs while it waits.
 type Generation struct {
-	gen    Generator
-	prompt Prompt
+	gen Generator
+	// prompt is the generator's until Generate hands it over. It is kept
+	// apart, not in the Generation, which lives as long as the answer:
+	// the prompt's 120 bytes would stay with it.
+	prompt *Prompt
 	emit   func(Event) error
 	failed error // the emit that failed, once one has
 }
@@ -104,7 +108,7 @@ func (a *Answerer) Prepare(ctx context.Context, q Query, emit func(Event) error)
 	// The generator reads the question as asked, with the earlier turns,
 	// and weighs the passages by the terms they were found by.
 	g := &Generation{gen: a.Generator, emit: emit,
-		prompt: Prompt{Question: q.Text, Terms: sq.Terms, Passages: passages, History: q.History}}
+		prompt: &Prompt{Question: q.Text, Terms: sq.Terms, Passages: passages, History: q.History}}
 	if tc, ok := a.Searcher.(TermCounter); ok {
 		// After the sources: the counts cost the first token, not the
 		// titles.
@@ -122,8 +126,8 @@ func (g *Generation) Generate(ctx context.Context) error {
 	// as long as it needs it, and its passages (their text) can go once it
 	// has built its request.
 	prompt := g.prompt
-	g.prompt = Prompt{}
-	done, err := g.gen.Generate(ctx, prompt, g.token)
+	g.prompt = nil
+	done, err := g.gen.Generate(ctx, *prompt, g.token)
 	if g.failed != nil {
 		return g.failed
 	}
@@ -233,7 +237,7 @@ func (a *Answerer) sources(passages []Passage) []Source {
 		out = append(out, Source{
 			Slug:    p.Slug,
 			Title:   p.Title,
-			URL:     ArticleURL(base, p.Slug),
+			URL:     sourceURL(base, p.Slug),
 			Tags:    nonNil(p.Tags),
 			Score:   roundScore(p.Score),
 			Snippet: p.Snippet,
@@ -273,7 +277,9 @@ func rankTags(named []string, passages []Passage, max int) []string {
 		return strings.Compare(x, y)
 	})
 	if len(tags) > max {
-		tags = tags[:max]
+		// A copy at its length: the tags event is held for the whole
+		// answer, and the list of every tag the passages carry is longer.
+		tags = slices.Clone(tags[:max])
 	}
 	return tags
 }
@@ -284,6 +290,41 @@ func rankTags(named []string, passages []Passage, max int) []string {
 func roundScore(x float64) float64 {
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 4, 64), 64)
 	return r
+}
+
+// sourceURLs keeps the URL of each article the answers named, by base
+// and slug. A stream holds its sources for the whole answer, and each
+// answer that named an article built its own copy of the same URL: at
+// thousands of open streams, about 150 bytes of each. The cache is
+// bounded, and starts again empty when it is full (a corpus of more
+// articles than that, or one whose slugs change, builds some again).
+var sourceURLs struct {
+	sync.RWMutex
+	m map[urlKey]string
+}
+
+type urlKey struct{ base, slug string }
+
+// maxSourceURLs bounds sourceURLs.
+const maxSourceURLs = 4096
+
+// sourceURL is ArticleURL, from sourceURLs.
+func sourceURL(base, slug string) string {
+	k := urlKey{base, slug}
+	sourceURLs.RLock()
+	u, ok := sourceURLs.m[k]
+	sourceURLs.RUnlock()
+	if ok {
+		return u
+	}
+	u = ArticleURL(base, slug)
+	sourceURLs.Lock()
+	if sourceURLs.m == nil || len(sourceURLs.m) >= maxSourceURLs {
+		sourceURLs.m = make(map[urlKey]string)
+	}
+	sourceURLs.m[k] = u
+	sourceURLs.Unlock()
+	return u
 }
 
 // ArticleURL returns the URL of the article with the slug under base,

@@ -326,6 +326,12 @@ func TestAnswerSources(t *testing.T) {
 			wantTitles:  `{"type":"titles","data":["WS"]}`,
 			wantSources: `{"type":"sources","data":[{"slug":"ws","title":"WS","url":"https://example.com/docs/ws","tags":[],"score":1,"snippet":"about ws"}]}`,
 		},
+		{
+			name:        "the same slug under the default base after BaseURL",
+			passages:    []runnel.Passage{passage("ws", 1)},
+			wantTitles:  `{"type":"titles","data":["WS"]}`,
+			wantSources: `{"type":"sources","data":[{"slug":"ws","title":"WS","url":"/articles/ws","tags":[],"score":1,"snippet":"about ws"}]}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,22 +44,28 @@ var (
 // producer yielded; the wait makes sure the client holds each stage before
 // the next begins. Tokens do not wait, so a burst of them still coalesces.
 //
-// A run holds its checkpoints for the whole answer, so they are one
-// channel: the reader's leaving is a flag that signals the same channel as
-// a write does.
+// A run holds its checkpoints for the whole answer, and for most of it
+// nothing waits at them (tokens do not), so what a producer waits on is
+// made when it waits: a channel that a write or the reader's leaving
+// signals. The producer keeps it from one checkpoint to the next and lets
+// it go at its first token, so an answer makes two: one for query to
+// sources, one for done.
 type checkpoints struct {
-	written atomic.Int64  // the last event the reader wrote
-	waiting atomic.Bool   // the producer waits: a write must signal ack
-	left    atomic.Bool   // the reader left; nobody acknowledges any more
-	ack     chan struct{} // a write happened, or the reader left
+	written atomic.Int64          // the last event the reader wrote
+	left    atomic.Bool           // the reader left; nobody acknowledges any more
+	ack     atomic.Pointer[acker] // what the waiting producer waits on; nil while none waits
+	spare   *acker                // the producer's, kept between its waits
 
 	// produced is closed when the producer returns; made only for a
 	// server that awaits its producers (Server.AwaitProducers).
 	produced chan struct{}
 }
 
+// acker is what a producer waits on at a checkpoint.
+type acker struct{ c chan struct{} }
+
 func newCheckpoints(awaited bool) *checkpoints {
-	cp := &checkpoints{ack: make(chan struct{}, 1)}
+	cp := &checkpoints{}
 	if awaited {
 		cp.produced = make(chan struct{})
 	}
@@ -67,17 +73,43 @@ func newCheckpoints(awaited bool) *checkpoints {
 	return cp
 }
 
+// passed reports whether the producer need not wait for event seq.
+func (cp *checkpoints) passed(seq int) bool {
+	return cp.written.Load() >= int64(seq) || cp.left.Load()
+}
+
 // wait returns once event seq is written, the reader is gone, or ctx ends.
 func (cp *checkpoints) wait(ctx context.Context, seq int) {
-	// Set before written is read: a write that stores written after that
-	// read sees waiting, and signals.
-	cp.waiting.Store(true)
-	defer cp.waiting.Store(false)
-	for cp.written.Load() < int64(seq) && !cp.left.Load() {
+	if cp.passed(seq) {
+		return
+	}
+	a := cp.spare
+	if a == nil {
+		a = &acker{c: make(chan struct{}, 1)}
+		cp.spare = a
+	}
+	// Stored before written is read again: a write that stores written
+	// after that read finds a, and signals it.
+	cp.ack.Store(a)
+	defer cp.ack.Store(nil)
+	for !cp.passed(seq) {
 		select {
-		case <-cp.ack:
+		case <-a.c:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// generating lets the producer's channel go: tokens do not wait.
+func (cp *checkpoints) generating() { cp.spare = nil }
+
+// signal wakes the producer if it waits.
+func (cp *checkpoints) signal() {
+	if a := cp.ack.Load(); a != nil {
+		select {
+		case a.c <- struct{}{}:
+		default: // a signal is pending already
 		}
 	}
 }
@@ -86,23 +118,14 @@ func (cp *checkpoints) wait(ctx context.Context, seq int) {
 // for it. It may be called more than once.
 func (cp *checkpoints) leave() {
 	cp.left.Store(true)
-	select {
-	case cp.ack <- struct{}{}:
-	default: // a signal is pending already: the producer will see left
-	}
+	cp.signal()
 }
 
 // wrote records that every event up to seq is on the wire.
 // Tokens do not wait, so most writes find nobody to tell.
 func (cp *checkpoints) wrote(seq int) {
 	cp.written.Store(int64(seq))
-	if !cp.waiting.Load() {
-		return
-	}
-	select {
-	case cp.ack <- struct{}{}:
-	default:
-	}
+	cp.signal()
 }
 
 // start creates a run for q and starts its producer. rctx is the context
@@ -229,6 +252,7 @@ func (pr *producer) emit(e runnel.Event) error {
 	case runnel.EventToken:
 		if pr.tokens++; pr.tokens == 1 {
 			pr.s.Metrics.stage(e.Type, time.Since(pr.start))
+			pr.cp.generating()
 		}
 	}
 	if e.Type == runnel.EventDone && e.Done != nil && e.Done.ID == "" {
