@@ -55,7 +55,8 @@ const (
 type driver struct {
 	state      atomic.Int32
 	registered atomic.Bool // a Notify is pending
-	pingDue    atomic.Bool // the ping timer fired
+	pingDue    atomic.Bool // the server's ping sweep found it silent (parkedSet.sweep)
+	pings      bool        // its encoding has pings; set before it is in the parked set
 	afterToken atomic.Bool // the last event written was a token (hold.go)
 	holdNext   atomic.Bool // more asks advance to let the token appended wait for the next
 	holding    atomic.Bool // a token waits for the next event (hold.go)
@@ -66,7 +67,6 @@ type driver struct {
 	more       func()       // p.more, made once
 	lastWrite  atomic.Int64 // when the last write went out, in monoNow's time
 	hold       atomic.Pointer[time.Timer]
-	ping       *time.Timer
 	deadline   *time.Timer
 }
 
@@ -75,9 +75,6 @@ func (d *driver) began() time.Time { return processStart.Add(time.Duration(d.sta
 
 // stop stops the timers that kick the stream.
 func (d *driver) stop() {
-	if d.ping != nil {
-		d.ping.Stop()
-	}
 	if d.deadline != nil {
 		d.deadline.Stop()
 	}
@@ -98,7 +95,7 @@ const (
 // newDriver readies a stream that is parking to be driven by events: the
 // pump's timers become callbacks. drive then starts it.
 func (p *pump) newDriver(ctx context.Context, start time.Time, n runnel.Notifier) {
-	d := &driver{ctx: ctx, start: int64(start.Sub(processStart)), notifier: n}
+	d := &driver{ctx: ctx, start: int64(start.Sub(processStart)), notifier: n, pings: p.pingTimer != nil}
 	d.lastWrite.Store(monoNow())
 	d.kick, d.more = p.kick, p.more
 	// Busy until drive has set it up: a kick meanwhile (the client
@@ -112,12 +109,9 @@ func (p *pump) newDriver(ctx context.Context, start time.Time, n runnel.Notifier
 func (p *pump) drive() {
 	d := p.drv
 	if p.pingTimer != nil {
+		// Its pings are the server's sweep's (parkedSet.sweep).
 		p.pingTimer.Stop()
 		p.pingTimer, p.pingC = nil, nil
-		d.ping = time.AfterFunc(p.ping, func() {
-			d.pingDue.Store(true)
-			p.kick()
-		})
 	}
 	if p.deadlineTimer != nil {
 		p.deadlineTimer.Stop()
@@ -270,12 +264,10 @@ func (p *pump) advance() advanced {
 		}
 		// More came meanwhile: read it.
 	}
-	if d.ping != nil && d.pingDue.Swap(false) {
-		if wait := p.ping - time.Duration(monoNow()-d.lastWrite.Load()); wait > 0 {
-			d.ping.Reset(wait)
-			return advWaiting
+	if d.pings && d.pingDue.Swap(false) {
+		if time.Duration(monoNow()-d.lastWrite.Load()) < p.ping {
+			return advWaiting // it wrote since the sweep looked
 		}
-		d.ping.Reset(p.ping) // first: a ping that must wait still counts
 		p.buf, p.ends = p.enc.ping(p.take()), p.ends[:0]
 		if a, ok := p.writeNow(); !ok {
 			return a

@@ -132,10 +132,14 @@ func (p *pump) park(start time.Time) bool {
 	return true
 }
 
-// parkedSet is the set of a server's parked streams, for its shutdown.
+// parkedSet is the set of a server's parked streams, for its shutdown and
+// for the pings of the streams driven by events.
 type parkedSet struct {
 	mu sync.Mutex
 	m  map[*pump]struct{}
+	// idle is closed when the set empties while its sweep runs, which
+	// then ends; nil while no sweep runs.
+	idle chan struct{}
 }
 
 // add adds p, and closes its connection if the shutdown grace (cut) ran
@@ -146,6 +150,10 @@ func (ps *parkedSet) add(p *pump, cut context.Context) {
 		ps.m = make(map[*pump]struct{})
 	}
 	ps.m[p] = struct{}{}
+	if d := p.drv; d != nil && d.pings && ps.idle == nil {
+		ps.idle = make(chan struct{})
+		go ps.sweep(p.ping, ps.idle)
+	}
 	ps.mu.Unlock()
 	if cut.Err() != nil {
 		p.pk.conn.Close()
@@ -155,7 +163,47 @@ func (ps *parkedSet) add(p *pump, cut context.Context) {
 func (ps *parkedSet) remove(p *pump) {
 	ps.mu.Lock()
 	delete(ps.m, p)
+	if len(ps.m) == 0 && ps.idle != nil {
+		close(ps.idle)
+		ps.idle = nil
+	}
 	ps.mu.Unlock()
+}
+
+// sweep sends the pings of the streams driven by events: every quarter of
+// the ping interval it kicks each one that has written nothing for an
+// interval, and the stream writes its ping. A ping is then due up to a
+// quarter of an interval late. One goroutine a server, while streams are
+// parked, in place of a timer a stream: at thousands of streams that
+// write a token a second, a timer each was about 150 bytes of every
+// stream, and the pings never came (docs/design.md, "What a run holds
+// while it waits").
+func (ps *parkedSet) sweep(interval time.Duration, idle <-chan struct{}) {
+	t := time.NewTicker(max(interval/4, time.Millisecond))
+	defer t.Stop()
+	var due []*pump
+	for {
+		select {
+		case <-idle:
+			return
+		case <-t.C:
+		}
+		now := monoNow()
+		ps.mu.Lock()
+		for p := range ps.m {
+			if d := p.drv; d != nil && d.pings && time.Duration(now-d.lastWrite.Load()) >= interval {
+				due = append(due, p)
+			}
+		}
+		ps.mu.Unlock()
+		// Kicked with the set unlocked: a stream that ends removes itself.
+		for i, p := range due {
+			p.drv.pingDue.Store(true)
+			p.kick()
+			due[i] = nil
+		}
+		due = due[:0]
+	}
 }
 
 // each calls f for each parked stream, with the set locked: f must not
