@@ -121,6 +121,7 @@ type Server struct {
 	back      *handbackListener // where parked streams give their connections back; set by Run
 	parked    parkedSet
 	producers sync.WaitGroup
+	deadlines deadlines // the runs' maximum durations
 }
 
 func (s *Server) init() {

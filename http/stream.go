@@ -162,31 +162,15 @@ func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Qu
 		cancel(nil)
 		return run, nil, nil
 	}
-	rc := &runContext{Context: ctx, deadline: time.Now().Add(max)}
-	timer := time.AfterFunc(max, func() { cancel(errTooLong) })
+	rc := &runContext{Context: ctx, cancel: cancel, due: monoNow() + int64(max)}
+	s.deadlines.add(rc)
 	cp := newCheckpoints(s.AwaitProducers)
 	s.Metrics.runStarted()
 	s.producers.Add(1)
-	pr := &producer{s: s, ctx: rc, cancel: cancel, timer: timer, run: run, cp: cp, reqID: reqID}
+	pr := &producer{s: s, ctx: rc, rc: rc, run: run, cp: cp, reqID: reqID}
 	go pr.prepare(a, q)
 	return run, cp, nil
 }
-
-// runContext is a run's context: canceled by the run's cancel, the
-// server's base, or its timer at the maximum duration, and reporting that
-// deadline to the pipeline (a generator that would retry looks at it).
-// It is one context where WithTimeoutCause under the run's cancel would be
-// two, the outer holding a map of its one child: a run keeps its context
-// for the whole answer, and at thousands of open streams the difference is
-// a few hundred bytes of each (docs/design.md, "Memory per open stream").
-// The cancel ends it with the cause errTooLong; its Err is then
-// context.Canceled, and finish reads the cause.
-type runContext struct {
-	context.Context
-	deadline time.Time
-}
-
-func (c *runContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // producer runs the pipeline of one run into it and ends it with done, or
 // with an error event that says why it failed. The answer's preparation
@@ -198,9 +182,8 @@ func (c *runContext) Deadline() (time.Time, bool) { return c.deadline, true }
 // "A run's generator waits on a small stack").
 type producer struct {
 	s      *Server
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer // the run's maximum duration, stopped as it ends
+	ctx    context.Context // rc
+	rc     *runContext     // listed in the server's deadlines until the producer returns
 	run    runnel.Run
 	cp     *checkpoints
 	reqID  string
@@ -279,8 +262,8 @@ func (pr *producer) finish(err error) {
 	if pr.cp.produced != nil {
 		defer close(pr.cp.produced)
 	}
-	defer pr.cancel(nil)
-	defer pr.timer.Stop()
+	defer pr.rc.cancel(nil)
+	defer s.deadlines.remove(pr.rc)
 	log := func(level slog.Level, msg string, err error) {
 		attrs := []any{"run", run.ID(), "request_id", pr.reqID, "duration", time.Since(pr.start).Round(time.Microsecond)}
 		if err != nil {
