@@ -167,7 +167,7 @@ func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Qu
 	cp := newCheckpoints(s.AwaitProducers)
 	s.Metrics.runStarted()
 	s.producers.Add(1)
-	pr := &producer{s: s, ctx: rc, rc: rc, run: run, cp: cp, reqID: reqID}
+	pr := &producer{s: s, rc: rc, run: run, cp: cp, reqID: reqID}
 	go pr.prepare(a, q)
 	return run, cp, nil
 }
@@ -182,8 +182,7 @@ func (s *Server) startWith(a *runnel.Answerer, rctx context.Context, q runnel.Qu
 // "A run's generator waits on a small stack").
 type producer struct {
 	s      *Server
-	ctx    context.Context // rc
-	rc     *runContext     // listed in the server's deadlines until the producer returns
+	rc     *runContext // its context, listed in the server's deadlines until it returns
 	run    runnel.Run
 	cp     *checkpoints
 	reqID  string
@@ -205,7 +204,7 @@ func (pr *producer) prepare(a *runnel.Answerer, q runnel.Query) {
 // prepared is a.Prepare; a panic in it becomes an internal error.
 func (pr *producer) prepared(a *runnel.Answerer, q runnel.Query) (g *runnel.Generation, err error) {
 	defer pr.recover(&err)
-	return a.Prepare(pr.ctx, q, pr.emit)
+	return a.Prepare(pr.rc, q, pr.emit)
 }
 
 // generate runs g and ends the run.
@@ -216,7 +215,7 @@ func (pr *producer) generate(g *runnel.Generation) {
 // generated is g.Generate; a panic in it becomes an internal error.
 func (pr *producer) generated(g *runnel.Generation) (err error) {
 	defer pr.recover(&err)
-	return g.Generate(pr.ctx)
+	return g.Generate(pr.rc)
 }
 
 // recover turns a panic in the pipeline into an internal error in *err.
@@ -243,21 +242,21 @@ func (pr *producer) emit(e runnel.Event) error {
 		d.ID = pr.reqID
 		e.Done = &d
 	}
-	seq, err := pr.run.Append(pr.ctx, e)
+	seq, err := pr.run.Append(pr.rc, e)
 	if err != nil {
 		return err
 	}
 	if e.Type != runnel.EventToken {
-		pr.cp.wait(pr.ctx, seq)
+		pr.cp.wait(pr.rc, seq)
 	}
-	return pr.ctx.Err()
+	return pr.rc.Err()
 }
 
 // finish decides and logs how the run ended, appends the error event when
 // it failed, and lets the run's context and the server's count of
 // producers go.
 func (pr *producer) finish(err error) {
-	s, ctx, run := pr.s, pr.ctx, pr.run
+	s, ctx, run := pr.s, pr.rc, pr.run
 	defer s.producers.Done()
 	if pr.cp.produced != nil {
 		defer close(pr.cp.produced)
