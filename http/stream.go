@@ -38,11 +38,13 @@ var (
 )
 
 // checkpoints let a producer wait until its first reader has put an event
-// on the wire. Every event but a token is a checkpoint: what follows query
-// (the search) and sources (generation) can keep a CPU busy for
-// milliseconds, and on a single core the reader would not run until the
-// producer yielded; the wait makes sure the client holds each stage before
-// the next begins. Tokens do not wait, so a burst of them still coalesces.
+// on the wire. query, sources and the terminal events are checkpoints:
+// what follows query (the search) and sources (generation) can keep a CPU
+// busy for milliseconds, and on a single core the reader would not run
+// until the producer yielded; the wait makes sure the client holds each
+// stage before the next begins. tags and titles do not wait: sources
+// follows them at once, and its checkpoint puts all three on the wire in
+// one write. Tokens do not wait, so a burst of them still coalesces.
 //
 // A run holds its checkpoints for the whole answer, and for most of it
 // nothing waits at them (tokens do not), so what a producer waits on is
@@ -246,10 +248,20 @@ func (pr *producer) emit(e runnel.Event) error {
 	if err != nil {
 		return err
 	}
-	if e.Type != runnel.EventToken {
+	if checkpoint(e.Type) {
 		pr.cp.wait(pr.rc, seq)
 	}
 	return pr.rc.Err()
+}
+
+// checkpoint reports whether a producer waits for an event of type t to be
+// written before it goes on.
+func checkpoint(t runnel.EventType) bool {
+	switch t {
+	case runnel.EventToken, runnel.EventTags, runnel.EventTitles:
+		return false
+	}
+	return true
 }
 
 // finish decides and logs how the run ended, appends the error event when
